@@ -1,0 +1,138 @@
+"""Weights laid out for beam search ("chunked" like PECOS's inference matrices), all levels packed in flat arrays.
+
+Beam search only ever scores all children of one parent at once, so each level's weight matrix is regrouped
+per parent ("chunk"): the sorted features that any child of the parent uses (``row_feat``), and for each such
+feature the (child, weight) pairs (``ent_child``, ``ent_val``, via ``row_ptr``). Scoring a chunk intersects the
+query's sorted features with ``row_feat`` (binary search that only moves forward).
+
+All levels are concatenated into seven flat arrays with absolute offsets, so one numba kernel can walk the tree
+and the whole thing saves/loads as plain safetensors arrays:
+
+- ``chunk_ptr``  (sum_t (K_t + 1)): for level t, node p -> rows ``chunk_ptr[coff[t] + p] : ..[+1]``
+- ``row_feat``   (R): feature id of each row; ``row_ptr`` (R + 1): entries of each row
+- ``ent_child`` (E, int32: child offset within its parent), ``ent_val`` (E, float32)
+- ``child_ptr``  (sum_t (K_t + 1)): the tree's children pointers, same offsets ``coff``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .tree import ClusterTree
+
+ARRAYS = ("coff", "chunk_ptr", "row_feat", "row_ptr", "ent_child", "ent_val", "child_ptr")
+
+
+@dataclass
+class ChunkedWeights:
+    coff: np.ndarray
+    chunk_ptr: np.ndarray
+    row_feat: np.ndarray
+    row_ptr: np.ndarray
+    ent_child: np.ndarray
+    ent_val: np.ndarray
+    child_ptr: np.ndarray
+
+    @property
+    def depth(self) -> int:
+        return len(self.coff) - 1
+
+    @property
+    def nnz(self) -> int:
+        return len(self.ent_val)
+
+    def max_children(self) -> int:
+        out = 1
+        for t in range(self.depth):
+            p = self.child_ptr[self.coff[t] : self.coff[t + 1]]
+            out = max(out, int(np.max(np.diff(p))))
+        return out
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {f"weights.{k}": getattr(self, k) for k in ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ChunkedWeights:
+        dtypes = {"ent_child": np.int32, "ent_val": np.float32, "row_feat": np.int64}
+        return cls(**{k: np.ascontiguousarray(arrays[f"weights.{k}"], dtype=dtypes.get(k, np.int64))
+                      for k in ARRAYS})
+
+    def validate(self, n_features: int, tree: ClusterTree) -> None:
+        if len(self.coff) != tree.depth + 1 or self.coff[0] != 0:
+            raise ValueError("weights have a different depth than the tree")
+        for t in range(tree.depth):
+            p = self.child_ptr[self.coff[t] : self.coff[t + 1]]
+            if not np.array_equal(p, tree.ptrs[t]):
+                raise ValueError(f"level {t}: weights were laid out for another tree")
+        if len(self.row_ptr) != len(self.row_feat) + 1 or self.row_ptr[-1] != len(self.ent_val):
+            raise ValueError("row pointers do not match the entries")
+        if len(self.ent_child) != len(self.ent_val):
+            raise ValueError("entry arrays differ in length")
+        if self.chunk_ptr[-1] != len(self.row_feat) or np.any(np.diff(self.row_ptr) < 0):
+            raise ValueError("chunk pointers do not match the rows")
+        if len(self.row_feat) and (self.row_feat.min() < 0 or self.row_feat.max() > n_features):
+            raise ValueError("a weight refers to a feature beyond the model's feature count")
+
+    def level_matrix(self, t: int, n_features: int) -> sp.csc_matrix:
+        """Level t+1's weights back as a CSC matrix ((n_features + 1) x K_{t+1})."""
+        lo, hi = self.coff[t], self.coff[t + 1]
+        cptr = self.chunk_ptr[lo:hi]
+        kids = self.child_ptr[lo:hi]
+        rows, cols, vals = [], [], []
+        for p in range(len(cptr) - 1):
+            r0, r1 = cptr[p], cptr[p + 1]
+            e0, e1 = self.row_ptr[r0], self.row_ptr[r1]
+            counts = np.diff(self.row_ptr[r0 : r1 + 1])
+            rows.append(np.repeat(self.row_feat[r0:r1], counts))
+            cols.append(self.ent_child[e0:e1].astype(np.int64) + kids[p])
+            vals.append(self.ent_val[e0:e1])
+        K = int(kids[-1])
+        return sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_features + 1, K)
+        )
+
+
+def pack(levels: list[sp.csc_matrix], tree: ClusterTree) -> ChunkedWeights:
+    """Regroup per-level CSC weights ((d+1) x K_t) into the chunked layout."""
+    coff = [0]
+    chunk_ptr, row_feat, row_ptr_parts, ent_child, ent_val, child_ptr = [], [], [], [], [], []
+    n_rows = 0
+    n_ent = 0
+    for t, W in enumerate(levels):
+        W = sp.csc_matrix(W)
+        kids = tree.ptrs[t]
+        col_of_entry = np.repeat(np.arange(W.shape[1]), np.diff(W.indptr))
+        parent = np.repeat(np.arange(len(kids) - 1), np.diff(kids))[col_of_entry]
+        feat = W.indices.astype(np.int64)
+        order = np.lexsort((col_of_entry, feat, parent))
+        parent, feat = parent[order], feat[order]
+        child = (col_of_entry[order] - kids[parent]).astype(np.int32)
+        new_row = np.ones(len(feat), dtype=bool)
+        new_row[1:] = (parent[1:] != parent[:-1]) | (feat[1:] != feat[:-1])
+        starts = np.flatnonzero(new_row)
+        rows_parent = parent[starts]
+        cptr = np.zeros(len(kids), dtype=np.int64)
+        np.add.at(cptr, rows_parent + 1, 1)
+        np.cumsum(cptr, out=cptr)
+        chunk_ptr.append(cptr + n_rows)
+        row_feat.append(feat[starts])
+        row_ptr_parts.append(starts + n_ent)
+        ent_child.append(child)
+        ent_val.append(W.data[order].astype(np.float32))
+        child_ptr.append(kids)
+        n_rows += len(starts)
+        n_ent += len(feat)
+        coff.append(coff[-1] + len(kids))
+    row_ptr = np.concatenate(row_ptr_parts + [np.array([n_ent])]).astype(np.int64)
+    return ChunkedWeights(
+        coff=np.array(coff, dtype=np.int64),
+        chunk_ptr=np.concatenate(chunk_ptr).astype(np.int64),
+        row_feat=np.concatenate(row_feat).astype(np.int64),
+        row_ptr=row_ptr,
+        ent_child=np.concatenate(ent_child).astype(np.int32),
+        ent_val=np.concatenate(ent_val).astype(np.float32),
+        child_ptr=np.concatenate(child_ptr).astype(np.int64),
+    )

@@ -1,0 +1,203 @@
+"""Label indexing: PIFA label embeddings and hierarchical balanced spherical k-means into a B-ary tree.
+
+PIFA (positive instance feature aggregation): ``z_l = v_l / ||v_l||`` with ``v_l = sum_{i: y_il = 1} x_i``.
+
+The tree is built like PECOS: recursive balanced spherical 2-means to binary depth
+``D = ceil(log2(L / max_leaf_size))`` (each split puts the ceil(n/2) labels with the largest
+``<z, c0> - <z, c1>`` in the first child, centers are normalised means), then the B-ary levels are every
+``log2(B)``-th binary level counted up from the leaves, dropping a top level with fewer than B nodes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+from .parallel import resolve_threads, thread_map
+from .tree import ClusterTree
+
+
+@dataclass
+class IndexerConfig:
+    nr_splits: int = 16
+    max_leaf_size: int = 100
+    max_iter: int = 20
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.nr_splits < 2 or self.nr_splits & (self.nr_splits - 1):
+            raise ValueError(f"nr_splits must be a power of 2 >= 2, got {self.nr_splits}")
+        if self.max_leaf_size < 1:
+            raise ValueError("max_leaf_size must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pifa(X: sp.csr_matrix, Y: sp.csr_matrix) -> sp.csr_matrix:
+    """PIFA label embeddings (n_labels x n_features), rows L2-normalised, float32 CSR."""
+    Z = (sp.csr_matrix(Y, dtype=np.float32).T.tocsr() @ sp.csr_matrix(X, dtype=np.float32)).tocsr()
+    Z.sum_duplicates()
+    sq = np.asarray(Z.multiply(Z).sum(axis=1)).ravel()
+    inv = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
+    Z = sp.diags(inv) @ Z
+    return sp.csr_matrix(Z, dtype=np.float32)
+
+
+@njit(nogil=True, cache=True)
+def _xorshift(state):
+    state ^= (state << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    state ^= state >> np.uint64(7)
+    state ^= (state << np.uint64(17)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    return state
+
+
+@njit(nogil=True, cache=True)
+def _split_nodes(indptr, indices, data, perm, bounds, nodes, max_iter, seed, c0, c1, mark):
+    """Balanced spherical 2-means of each node in ``nodes`` (labels perm[bounds[i]:bounds[i+1]]), in place."""
+    for node in nodes:
+        a = bounds[node]
+        b = bounds[node + 1]
+        n = b - a
+        if n < 2:
+            continue
+        half = (n + 1) // 2
+        idx = perm[a:b].copy()
+        # unique columns of the node
+        nnz = 0
+        for r in idx:
+            nnz += indptr[r + 1] - indptr[r]
+        ucols = np.empty(nnz, dtype=np.int64)
+        nu = 0
+        for r in idx:
+            for k in range(indptr[r], indptr[r + 1]):
+                c = indices[k]
+                if mark[c] == 0:
+                    mark[c] = 1
+                    ucols[nu] = c
+                    nu += 1
+        st = np.uint64(seed * 1000003 + node * 7919 + 12345) | np.uint64(1)
+        st = _xorshift(st)
+        i0 = np.int64(st % np.uint64(n))
+        st = _xorshift(st)
+        i1 = np.int64(st % np.uint64(n - 1))
+        if i1 >= i0:
+            i1 += 1
+        r = idx[i0]
+        for k in range(indptr[r], indptr[r + 1]):
+            c0[indices[k]] = data[k]
+        r = idx[i1]
+        for k in range(indptr[r], indptr[r + 1]):
+            c1[indices[k]] = data[k]
+        assign = np.zeros(n, dtype=np.int8)
+        score = np.empty(n, dtype=np.float32)
+        order = np.arange(n)
+        for it in range(max_iter):
+            for i in range(n):
+                r = idx[i]
+                s = np.float32(0.0)
+                for k in range(indptr[r], indptr[r + 1]):
+                    s += data[k] * (c0[indices[k]] - c1[indices[k]])
+                score[i] = -s
+            order = np.argsort(score, kind="mergesort")
+            changed = False
+            for j in range(n):
+                g = 0 if j < half else 1
+                if assign[order[j]] != g or it == 0:
+                    changed = True
+                assign[order[j]] = g
+            if not changed:
+                break
+            for j in range(nu):
+                c0[ucols[j]] = 0.0
+                c1[ucols[j]] = 0.0
+            for i in range(n):
+                r = idx[i]
+                if assign[i] == 0:
+                    for k in range(indptr[r], indptr[r + 1]):
+                        c0[indices[k]] += data[k]
+                else:
+                    for k in range(indptr[r], indptr[r + 1]):
+                        c1[indices[k]] += data[k]
+            n0 = 0.0
+            n1 = 0.0
+            for j in range(nu):
+                n0 += c0[ucols[j]] * c0[ucols[j]]
+                n1 += c1[ucols[j]] * c1[ucols[j]]
+            n0 = 1.0 / max(np.sqrt(n0), 1e-12)
+            n1 = 1.0 / max(np.sqrt(n1), 1e-12)
+            for j in range(nu):
+                c0[ucols[j]] *= n0
+                c1[ucols[j]] *= n1
+        for j in range(n):
+            perm[a + j] = idx[order[j]]
+        for j in range(nu):
+            c0[ucols[j]] = 0.0
+            c1[ucols[j]] = 0.0
+            mark[ucols[j]] = 0
+
+
+def _child_bounds(bounds: np.ndarray) -> np.ndarray:
+    """Halve every node: [a, c) -> [a, a + ceil((c-a)/2)), [.., c)."""
+    a, c = bounds[:-1], bounds[1:]
+    mid = a + (c - a + 1) // 2
+    out = np.empty(2 * len(a) + 1, dtype=np.int64)
+    out[0:-1:2] = a
+    out[1::2] = mid
+    out[-1] = bounds[-1]
+    return out
+
+
+def binary_depth(n_labels: int, max_leaf_size: int) -> int:
+    if n_labels <= max_leaf_size:
+        return 0
+    d = max(1, math.ceil(math.log2(n_labels / max_leaf_size)))
+    while d > 0 and 2**d > n_labels:
+        d -= 1
+    return d
+
+
+def hierarchical_kmeans(
+    Z: sp.csr_matrix, config: IndexerConfig | None = None, threads: int | None = None
+) -> ClusterTree:
+    """Cluster label embeddings (rows of Z, L2-normalised) into a balanced B-ary :class:`ClusterTree`."""
+    cfg = config or IndexerConfig()
+    Z = sp.csr_matrix(Z, dtype=np.float32)
+    Z.sort_indices()
+    L = Z.shape[0]
+    depth_bin = binary_depth(L, cfg.max_leaf_size)
+    if depth_bin == 0:
+        return ClusterTree.flat(L)
+    threads = resolve_threads(threads)
+    d = Z.shape[1]
+    perm = np.arange(L, dtype=np.int64)
+    bounds = np.array([0, L], dtype=np.int64)
+    levels = [bounds]
+    indptr = Z.indptr.astype(np.int64)
+
+    def scratch():
+        return {"c0": np.zeros(d, np.float32), "c1": np.zeros(d, np.float32), "mark": np.zeros(d, np.int8)}
+
+    for level in range(depth_bin):
+        n_nodes = len(bounds) - 1
+        groups = [np.arange(w, n_nodes, threads, dtype=np.int64) for w in range(min(threads, n_nodes))]
+
+        def run(nodes, s, bounds=bounds, level=level):
+            _split_nodes(indptr, Z.indices, Z.data, perm, bounds, nodes, cfg.max_iter,
+                         cfg.seed * 131 + level, s["c0"], s["c1"], s["mark"])
+
+        thread_map(run, groups, threads, scratch)
+        bounds = _child_bounds(bounds)
+        levels.append(bounds)
+
+    step = int(math.log2(cfg.nr_splits))
+    depths = [x for x in range(depth_bin, 0, -step) if x >= step or x == depth_bin][::-1]
+    ptrs = [np.array([0, 2 ** depths[0]], dtype=np.int64)]
+    for lo, hi in zip(depths[:-1], depths[1:]):
+        ptrs.append(np.arange(2**lo + 1, dtype=np.int64) * 2 ** (hi - lo))
+    ptrs.append(levels[depth_bin])
+    return ClusterTree(ptrs, perm)

@@ -1,0 +1,178 @@
+"""Per-level training of XR-Linear: one-vs-rest over each parent's active instances.
+
+At level t every node k with parent p gets a binary classifier trained on the instances *active* for p:
+- teacher-forced negatives (``tfn``): instances with a positive label under p (for the root: all instances);
+- matcher-aware negatives (``man``): instances whose beam at level t-1, under the model trained so far, holds p;
+- ``tfn+man``: their union.
+Instance i is positive for k when one of its labels lies under k. Weights with ``|w| < threshold`` are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+from .parallel import thread_map
+from .solver import solve_binary
+
+
+@njit(nogil=True, cache=True)
+def _grow(a, need):
+    if need <= len(a):
+        return a
+    b = np.empty(max(need, 2 * len(a)), dtype=a.dtype)
+    b[: len(a)] = a
+    return b
+
+
+@njit(nogil=True, cache=True)
+def train_job(x_indptr, x_indices, x_data, n_feat, inst, yc_indptr, yc_indices, c_lo, c_hi,
+              bias, Cp, Cn, loss, eps, max_iter, threshold, seed, colmap, instmap):
+    """Train children ``c_lo..c_hi`` (column ids of the level's label matrix, CSC) on instances ``inst``.
+
+    Returns (ptr, feat, val): child ``c_lo + j`` has weights feat/val[ptr[j]:ptr[j+1]]; feature ``n_feat``
+    is the bias. ``colmap`` (n_feat, all -1) and ``instmap`` (n_instances, all -1) are scratch, reset on exit."""
+    n = len(inst)
+    nnz = 0
+    for i in inst:
+        nnz += x_indptr[i + 1] - x_indptr[i]
+    lp = np.empty(n + 1, dtype=np.int64)
+    li = np.empty(nnz, dtype=np.int32)
+    ld = np.empty(nnz, dtype=np.float32)
+    l2g = np.empty(min(nnz, n_feat) + 1, dtype=np.int64)
+    xsq = np.empty(n)
+    nl = 0
+    pos = 0
+    for j in range(n):
+        i = inst[j]
+        lp[j] = pos
+        sq = 0.0
+        for k in range(x_indptr[i], x_indptr[i + 1]):
+            c = x_indices[k]
+            m = colmap[c]
+            if m < 0:
+                m = nl
+                colmap[c] = nl
+                l2g[nl] = c
+                nl += 1
+            li[pos] = m
+            v = x_data[k]
+            ld[pos] = v
+            sq += v * v
+            pos += 1
+        xsq[j] = sq + bias * bias
+        instmap[i] = j
+    lp[n] = pos
+    n_child = c_hi - c_lo
+    ptr = np.zeros(n_child + 1, dtype=np.int64)
+    feat = np.empty(64 * n_child + 16, dtype=np.int64)
+    val = np.empty(64 * n_child + 16, dtype=np.float32)
+    y = np.empty(n)
+    w = np.empty(nl + 1)
+    cnt = 0
+    for c in range(c_lo, c_hi):
+        y[:] = -1.0
+        for k in range(yc_indptr[c], yc_indptr[c + 1]):
+            m = instmap[yc_indices[k]]
+            if m >= 0:
+                y[m] = 1.0
+        solve_binary(lp, li, ld, xsq, y, nl, bias, Cp, Cn, loss, eps, max_iter, seed + c, w)
+        if bias <= 0:
+            w[nl] = 0.0
+        need = cnt + nl + 1
+        if need > len(feat):
+            feat = _grow(feat, need)
+            val = _grow(val, need)
+        for f in range(nl):
+            if abs(w[f]) >= threshold:
+                feat[cnt] = l2g[f]
+                val[cnt] = w[f]
+                cnt += 1
+        if abs(w[nl]) >= threshold and bias > 0:
+            feat[cnt] = n_feat
+            val[cnt] = w[nl]
+            cnt += 1
+        ptr[c - c_lo + 1] = cnt
+    for f in range(nl):
+        colmap[l2g[f]] = -1
+    for i in inst:
+        instmap[i] = -1
+    return ptr, feat[:cnt].copy(), val[:cnt].copy()
+
+
+def make_jobs(
+    X: sp.csr_matrix, active: list[np.ndarray], children_ptr: np.ndarray, threads: int
+) -> list[tuple[int, np.ndarray, int, int, float]]:
+    """(parent, instances, child_lo, child_hi, cost) jobs; a parent whose cost exceeds a fair share of the
+    level is split into slices of its children so both cores stay busy (the root is one parent)."""
+    row_nnz = np.diff(X.indptr)
+    jobs = []
+    parent_cost = []
+    for p, inst in enumerate(active):
+        n_child = int(children_ptr[p + 1] - children_ptr[p])
+        parent_cost.append((float(row_nnz[inst].sum()) + len(inst)) * n_child)
+    total = sum(parent_cost)
+    share = total / (4 * max(threads, 1)) if threads > 1 else np.inf
+    for p, inst in enumerate(active):
+        lo, hi = int(children_ptr[p]), int(children_ptr[p + 1])
+        pieces = int(min(hi - lo, max(1, np.ceil(parent_cost[p] / share)))) if share < np.inf else 1
+        edges = np.linspace(lo, hi, pieces + 1).round().astype(int)
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b > a:
+                jobs.append((p, inst, int(a), int(b), parent_cost[p] * (b - a) / max(hi - lo, 1)))
+    jobs.sort(key=lambda j: -j[4])  # longest first
+    return jobs
+
+
+def train_level(
+    X: sp.csr_matrix,
+    Yt: sp.csc_matrix,
+    active: list[np.ndarray],
+    children_ptr: np.ndarray,
+    *,
+    bias: float,
+    Cp: float,
+    Cn: float,
+    loss: int,
+    eps: float,
+    max_iter: int,
+    threshold: float,
+    seed: int,
+    threads: int,
+    progress: Callable[[int], None] | None = None,
+) -> sp.csc_matrix:
+    """Weights of one level as a CSC matrix ((n_features + 1) x K_t, last row = bias)."""
+    n, d = X.shape
+    K = Yt.shape[1]
+    x_indptr = X.indptr.astype(np.int64, copy=False)
+    y_indptr = Yt.indptr.astype(np.int64, copy=False)
+    y_indices = Yt.indices.astype(np.int64, copy=False)
+
+    def scratch():
+        return {"colmap": np.full(d, -1, np.int64), "instmap": np.full(n, -1, np.int64)}
+
+    def run(job, s):
+        _, inst, lo, hi, _ = job
+        out = train_job(x_indptr, X.indices, X.data, d, inst, y_indptr, y_indices, lo, hi,
+                        bias, Cp, Cn, loss, eps, max_iter, threshold, seed, s["colmap"], s["instmap"])
+        return lo, hi, out
+
+    def done(res):
+        if progress is not None:
+            progress(res[1] - res[0])
+
+    jobs = make_jobs(X, active, children_ptr, threads)
+    results = thread_map(run, jobs, threads, scratch, done)
+    results.sort(key=lambda r: r[0])
+    colptr = np.zeros(K + 1, dtype=np.int64)
+    for lo, hi, (ptr, _, _) in results:
+        colptr[lo + 1 : hi + 1] = np.diff(ptr)
+    np.cumsum(colptr, out=colptr)
+    rows = np.concatenate([r[2][1] for r in results]) if results else np.empty(0, np.int64)
+    vals = np.concatenate([r[2][2] for r in results]) if results else np.empty(0, np.float32)
+    W = sp.csc_matrix((vals, rows, colptr), shape=(d + 1, K))
+    W.sort_indices()
+    return W
