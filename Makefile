@@ -28,7 +28,7 @@ test: $(BIN)/.installed
 .venv-peers/.installed:
 	$(PYTHON) -m venv .venv-peers
 	.venv-peers/bin/python -m pip install -q --upgrade pip
-	.venv-peers/bin/python -m pip install -q "numpy<2" scipy scikit-learn psutil omikuji napkinxc
+	.venv-peers/bin/python -m pip install -q "numpy<2" "scipy<1.13" scikit-learn psutil omikuji napkinxc
 	.venv-peers/bin/python -m pip install -q --no-deps libpecos
 	touch $@
 

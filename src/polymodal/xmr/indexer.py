@@ -97,11 +97,13 @@ def _split_nodes(indptr, indices, data, perm, bounds, nodes, max_iter, seed, c0,
         score = np.empty(n, dtype=np.float32)
         order = np.arange(n)
         for it in range(max_iter):
+            for j in range(nu):  # c0 <- c0 - c1: one lookup per non-zero when scoring
+                c0[ucols[j]] -= c1[ucols[j]]
             for i in range(n):
                 r = idx[i]
                 s = np.float32(0.0)
                 for k in range(indptr[r], indptr[r + 1]):
-                    s += data[k] * (c0[indices[k]] - c1[indices[k]])
+                    s += data[k] * c0[indices[k]]
                 score[i] = -s
             order = np.argsort(score, kind="mergesort")
             changed = False

@@ -1,0 +1,199 @@
+"""The ``polymodal`` command. User mistakes print one ``error: ...`` line on stderr and exit with code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import InputError, PolymodalError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="polymodal: extreme multi-label ranking and multimodal models.")
+datasets_app = typer.Typer(no_args_is_help=True, help="Build the real datasets.")
+xmr_app = typer.Typer(no_args_is_help=True, help="XR-Linear extreme multi-label ranking on text2text files.")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(xmr_app, name="xmr")
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the dataset builders."""
+    from .datasets import MAT_SETS, TEXT_BUILDERS
+
+    for name in TEXT_BUILDERS:
+        typer.echo(name)
+    for name in MAT_SETS:
+        typer.echo(f"{name} (features only, .mat)")
+
+
+@datasets_app.command("build")
+def datasets_build(
+    name: str,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="output folder (default runs/data/NAME)")] = None,
+) -> None:
+    """Write train.tsv, test.tsv, labels.txt (and meta.json) for a text dataset."""
+    from .datasets import build_text_dataset
+
+    ds = build_text_dataset(name)
+    folder = ds.save(out or Path("runs/data") / name)
+    s = ds.summary()
+    typer.echo(f"{name}: {s['n_train']} train, {s['n_test']} test, {s['n_labels']} labels -> {folder}")
+
+
+def _labels_path(labels: Path | None, data: Path) -> Path | None:
+    if labels is not None:
+        return labels
+    guess = data.parent / "labels.txt"
+    return guess if guess.is_file() else None
+
+
+def _check_k(k: int) -> int:
+    if k <= 0:
+        raise InputError(f"-k must be a positive integer, got {k}")
+    return k
+
+
+@xmr_app.command("train")
+def xmr_train(
+    input: Annotated[Path, typer.Option("--input", "-i", help="text2text training file")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="model folder to write")],
+    labels: Annotated[Path | None, typer.Option(help="labels.txt (default: beside the input)")] = None,
+    nr_splits: int = 16,
+    max_leaf_size: int = 100,
+    threshold: float = 0.1,
+    beam_size: int = 10,
+    negatives: Annotated[str, typer.Option(help="tfn | man | tfn+man")] = "tfn",
+    loss: Annotated[str, typer.Option(help="squared-hinge | hinge | logistic")] = "squared-hinge",
+    cp: Annotated[float, typer.Option("--Cp")] = 1.0,
+    cn: Annotated[float, typer.Option("--Cn")] = 1.0,
+    seed: int = 0,
+    threads: Annotated[int, typer.Option(help="0 = all cores")] = 0,
+    quiet: bool = False,
+) -> None:
+    """Train an XR-Linear text model (features + label tree + rankers) into MODEL folder."""
+    from .xmr.model import XRLinearConfig
+    from .xmr.text2text import read_labels, read_text2text
+    from .xmr.text_model import XRTextModel
+
+    lpath = _labels_path(labels, input)
+    names = read_labels(lpath) if lpath else None
+    texts, ys = read_text2text(input, len(names) if names else None)
+    cfg = XRLinearConfig(nr_splits=nr_splits, max_leaf_size=max_leaf_size, threshold=threshold,
+                         beam_size=beam_size, negatives=negatives, loss=loss, Cp=cp, Cn=cn, seed=seed,
+                         threads=threads)
+    t0 = time.perf_counter()
+    m = XRTextModel(cfg).fit(texts, ys, names, progress=not quiet)
+    m.save(model)
+    typer.echo(f"trained on {len(texts)} examples, {m.xr.n_labels_} labels, {m.xr.weights_.nnz} weights "
+               f"in {time.perf_counter() - t0:.1f}s -> {model}", err=True)
+
+
+def _read_inputs(input: str):
+    from .xmr.text2text import read_queries
+
+    if input == "-":
+        import os
+        import tempfile
+
+        data = sys.stdin.buffer.read()
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(data)
+        try:
+            return read_queries(f.name)
+        finally:
+            os.unlink(f.name)
+    return read_queries(input)
+
+
+@xmr_app.command("predict")
+def xmr_predict(
+    model: Annotated[Path, typer.Option("--model", "-m")],
+    input: Annotated[str, typer.Option("--input", "-i", help="file of texts (or text2text), - for stdin")],
+    k: Annotated[int, typer.Option("-k")] = 10,
+    beam_size: int | None = None,
+) -> None:
+    """One JSON line per input: {"labels": [...], "ids": [...], "scores": [...]}."""
+    from .xmr.text_model import XRTextModel
+
+    _check_k(k)
+    m = XRTextModel.load(model)
+    texts = _read_inputs(input)
+    ids, scores = m.predict(texts, k=k, beam_size=beam_size)
+    out = sys.stdout
+    for row, sc in zip(ids, scores):
+        keep = row >= 0
+        out.write(json.dumps({"labels": [m.labels_[i] for i in row[keep]], "ids": row[keep].tolist(),
+                              "scores": [round(float(s), 6) for s in sc[keep]]}) + "\n")
+
+
+@xmr_app.command("evaluate")
+def xmr_evaluate(
+    model: Annotated[Path, typer.Option("--model", "-m")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="text2text test file")],
+    k: Annotated[int, typer.Option("-k")] = 10,
+    beam_size: int | None = None,
+) -> None:
+    """A table of ranking metrics; the last stdout line is one JSON object (percent)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .xmr.metrics import labels_to_csr, ranking_metrics
+    from .xmr.text2text import read_text2text
+    from .xmr.text_model import XRTextModel
+
+    _check_k(k)
+    m = XRTextModel.load(model)
+    texts, ys = read_text2text(input, m.xr.n_labels_)
+    t0 = time.perf_counter()
+    ids, _ = m.predict(texts, k=max(k, 10), beam_size=beam_size)
+    dt = time.perf_counter() - t0
+    ks = sorted({1, 3, 5, 10, k})
+    res = ranking_metrics(labels_to_csr(ys, m.xr.n_labels_), ids, ks=ks)
+    res = {key: round(v, 4) for key, v in res.items()}
+    res["n"] = len(texts)
+    res["ms_per_query"] = round(1000 * dt / len(texts), 4)
+    table = Table(title=f"{input} ({len(texts)} examples)")
+    for col in ("k", "P@k", "R@k", "nDCG@k"):
+        table.add_column(col, justify="right")
+    for kk in ks:
+        table.add_row(str(kk), f"{res[f'P@{kk}']:.2f}", f"{res[f'R@{kk}']:.2f}", f"{res[f'nDCG@{kk}']:.2f}")
+    Console(width=100).print(table)
+    print(json.dumps(res))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code. Usage errors are recognised by shape (``format_message`` and
+    ``exit_code``) because typer ships click under different module names across versions."""
+    cmd = typer.main.get_command(app)
+    try:
+        rv = cmd.main(args=argv, prog_name="polymodal", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except PolymodalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        kind = type(exc).__name__
+        if kind == "Exit":
+            return int(getattr(exc, "exit_code", 0) or 0)
+        if kind == "Abort":
+            print("error: aborted", file=sys.stderr)
+            return 130
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            return 2
+        raise
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

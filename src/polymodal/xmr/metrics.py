@@ -1,0 +1,78 @@
+"""Ranking metrics on sparse matrices: P@k, R@k, nDCG@k, MRR.
+
+``Y_true`` is a binary CSR (n x L). Predictions are either a CSR of scores (n x L; each row's entries ranked by
+descending score, ties by label id) or an (n x k) array of label ids with -1 padding. For row i with true set T_i
+and ranked list r_1, r_2, ...:
+
+- P@k = |T_i ∩ r_1..r_k| / k
+- R@k = |T_i ∩ r_1..r_k| / |T_i|  (0 for rows with no true label)
+- nDCG@k = sum_{j<=k, r_j in T_i} 1/log2(j+1)  /  sum_{j<=min(k,|T_i|)} 1/log2(j+1)
+- MRR = 1 / (rank of the first true label in the list), 0 if none
+
+each averaged over all rows, reported in percent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def topk_from_scores(S: sp.spmatrix, k: int) -> np.ndarray:
+    S = sp.csr_matrix(S)
+    out = np.full((S.shape[0], k), -1, dtype=np.int64)
+    for i in range(S.shape[0]):
+        a, b = S.indptr[i], S.indptr[i + 1]
+        if a == b:
+            continue
+        cols, vals = S.indices[a:b], S.data[a:b]
+        order = np.lexsort((cols, -vals))[:k]
+        out[i, : len(order)] = cols[order]
+    return out
+
+
+def hits_matrix(Y_true: sp.spmatrix, ids: np.ndarray) -> np.ndarray:
+    """hits[i, j] = 1 if ids[i, j] is a true label of row i."""
+    Y = sp.csr_matrix(Y_true)
+    n, k = ids.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = ids.ravel()
+    valid = cols >= 0
+    hits = np.zeros(n * k, dtype=np.float64)
+    if valid.any():
+        hits[valid] = np.asarray(Y[rows[valid], cols[valid]]).ravel() > 0
+    return hits.reshape(n, k)
+
+
+def ranking_metrics(Y_true: sp.spmatrix, pred, ks=(1, 3, 5, 10)) -> dict[str, float]:
+    """P@k, R@k and nDCG@k for every k in ``ks`` plus MRR (over the whole predicted list), in percent."""
+    Y = sp.csr_matrix(Y_true)
+    kmax = max(ks)
+    ids = topk_from_scores(pred, kmax) if sp.issparse(pred) else np.asarray(pred)
+    if ids.shape[0] != Y.shape[0]:
+        raise ValueError(f"{ids.shape[0]} prediction rows for {Y.shape[0]} truth rows")
+    width = ids.shape[1]
+    if width < kmax:
+        ids = np.hstack([ids, np.full((ids.shape[0], kmax - width), -1, dtype=ids.dtype)])
+    hits = hits_matrix(Y, ids)
+    n_true = np.diff(Y.indptr).astype(np.float64)
+    disc = 1.0 / np.log2(np.arange(2, kmax + 2))
+    out: dict[str, float] = {}
+    for k in ks:
+        h = hits[:, :k].sum(axis=1)
+        out[f"P@{k}"] = 100.0 * float(np.mean(h / k))
+        out[f"R@{k}"] = 100.0 * float(np.mean(np.divide(h, n_true, out=np.zeros_like(h), where=n_true > 0)))
+        dcg = hits[:, :k] @ disc[:k]
+        idcg = np.cumsum(disc[:k])[np.clip(n_true.astype(int), 1, k) - 1]
+        out[f"nDCG@{k}"] = 100.0 * float(np.mean(np.where(n_true > 0, dcg / idcg, 0.0)))
+    first = np.argmax(hits[:, :width] > 0, axis=1)
+    any_hit = hits[:, :width].any(axis=1)
+    out["MRR"] = 100.0 * float(np.mean(np.where(any_hit, 1.0 / (first + 1), 0.0)))
+    return out
+
+
+def labels_to_csr(label_lists, n_labels: int) -> sp.csr_matrix:
+    lens = [len(x) for x in label_lists]
+    cols = np.fromiter((c for x in label_lists for c in x), dtype=np.int64, count=sum(lens))
+    rows = np.repeat(np.arange(len(label_lists)), lens)
+    return sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(label_lists), n_labels))
