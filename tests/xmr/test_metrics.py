@@ -1,0 +1,59 @@
+"""Sparse ranking metrics against a brute-force per-row loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from polymodal.xmr.metrics import ranking_metrics, topk_from_scores
+
+
+def _brute(truth: list[set], ranked: list[list[int]], k: int):
+    p = r = nd = mrr = 0.0
+    for t, lst in zip(truth, ranked):
+        top = [x for x in lst[:k] if x >= 0]
+        h = [1 if x in t else 0 for x in top]
+        p += sum(h) / k
+        r += sum(h) / len(t) if t else 0
+        idcg = sum(1 / math.log2(j + 2) for j in range(min(k, len(t))))
+        nd += (sum(hj / math.log2(j + 2) for j, hj in enumerate(h)) / idcg) if t else 0
+        ranks = [j for j, x in enumerate(lst) if x in t]
+        mrr += 1 / (ranks[0] + 1) if ranks else 0
+    n = len(truth)
+    return 100 * p / n, 100 * r / n, 100 * nd / n, 100 * mrr / n
+
+
+def test_against_brute_force():
+    rng = np.random.default_rng(3)
+    n, L, k = 300, 50, 10
+    truth = [set(rng.choice(L, size=rng.integers(0, 6), replace=False).tolist()) for _ in range(n)]
+    Y = sp.lil_matrix((n, L))
+    for i, t in enumerate(truth):
+        for j in t:
+            Y[i, j] = 1
+    ranked = [rng.permutation(L)[: rng.integers(1, k + 1)].tolist() for _ in range(n)]
+    ids = np.full((n, k), -1)
+    for i, lst in enumerate(ranked):
+        ids[i, : len(lst)] = lst
+    res = ranking_metrics(Y.tocsr(), ids, ks=(1, 3, 5, 10))
+    for kk in (1, 3, 5, 10):
+        p, r, nd, mrr = _brute(truth, ranked, kk)
+        assert res[f"P@{kk}"] == pytest.approx(p)
+        assert res[f"R@{kk}"] == pytest.approx(r)
+        assert res[f"nDCG@{kk}"] == pytest.approx(nd)
+    assert res["MRR"] == pytest.approx(_brute(truth, ranked, k)[3])
+
+
+def test_score_matrix_input_ranks_by_score():
+    S = sp.csr_matrix(np.array([[0.1, 0.9, 0.0, 0.5], [0.0, 0.0, 0.0, 0.0], [0.3, 0.3, 0.2, 0.0]]))
+    ids = topk_from_scores(S, 3)
+    assert ids[0].tolist() == [1, 3, 0]
+    assert ids[1].tolist() == [-1, -1, -1]
+    assert ids[2].tolist() == [0, 1, 2]  # ties broken by label id
+    Y = sp.csr_matrix(np.array([[0, 0, 0, 1], [1, 0, 0, 0], [0, 0, 1, 0]]))
+    res = ranking_metrics(Y, S, ks=(1, 3))
+    assert res["P@1"] == pytest.approx(0.0)
+    assert res["R@3"] == pytest.approx(100 * 2 / 3)
