@@ -1,0 +1,143 @@
+"""XR-Linear side by side with libpecos, omikuji and napkinXC on the same features, same machine, same run.
+
+    make bench-peers                      # peers in .venv-peers (libpecos without its CUDA torch)
+    .venv/bin/python benchmarks/xmr_vs_peers.py --datasets debian-depends --seeds 0 1 2
+
+Each dataset is built from the real files and vectorised once with polymodal's features (word 1-2-gram + char_wb
+2-4-gram TF-IDF); every library gets exactly those matrices. Each (library, seed) runs in its own process
+(``xmr_worker.py``), 2 threads, beam 10, weight threshold 0.1. Prints a table of medians over seeds and writes
+``bench-results/xmr_vs_peers.json`` with every run. polymodal's end-to-end text -> top-10 latency (vectorise +
+beam search, loaded model) is measured separately here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHONS = {"polymodal": ROOT / ".venv/bin/python", "libpecos": ROOT / ".venv-peers/bin/python",
+           "omikuji": ROOT / ".venv-peers/bin/python", "napkinxc": ROOT / ".venv-peers/bin/python"}
+COLUMNS = ["P@1", "P@3", "P@5", "R@10", "R@100", "train_s", "batch_ms_per_query", "single_p50_ms",
+           "single_p99_ms", "model_mb", "peak_rss_mb"]
+
+
+def prepare(name: str, work: Path) -> dict:
+    from polymodal.datasets import build_text_dataset
+    from polymodal.xmr import TextVectorizer
+    from polymodal.xmr.metrics import labels_to_csr
+
+    work.mkdir(parents=True, exist_ok=True)
+    ds = build_text_dataset(name)
+    L = len(ds.labels)
+    vec = TextVectorizer()
+    t = time.perf_counter()
+    X = vec.fit_transform(ds.train_texts)
+    fit_s = time.perf_counter() - t
+    Xte = vec.transform(ds.test_texts)
+    for key, M in {"X_train": X, "Y_train": labels_to_csr(ds.train_labels, L), "X_test": Xte,
+                   "Y_test": labels_to_csr(ds.test_labels, L)}.items():
+        sp.save_npz(work / f"{key}.npz", sp.csr_matrix(M, dtype=np.float32), compressed=False)
+    info = {**ds.summary(), "n_features": X.shape[1], "vectorizer_fit_s": fit_s}
+    return info, vec, ds
+
+
+def e2e_latency(vec, ds, seed: int, threads: int, work: Path) -> dict:
+    """Text -> top-10 label ids through polymodal's loaded text model (vectoriser + beam search)."""
+    from polymodal.xmr import XRLinear, XRTextModel
+
+    X = sp.load_npz(work / "X_train.npz")
+    Y = sp.load_npz(work / "Y_train.npz")
+    m = XRTextModel(seed=seed, threads=threads)
+    m.vectorizer = vec
+    m.xr = XRLinear(seed=seed, threads=threads).fit(X, Y)
+    m.labels_ = ds.labels
+    m.save(work / "text-model")
+    m = XRTextModel.load(work / "text-model")
+    texts = ds.test_texts[:2000]
+    for t in texts[:200]:
+        m.predict_one(t, k=10)
+    times = []
+    for t in texts:
+        a = time.perf_counter()
+        m.predict_one(t, k=10)
+        times.append(time.perf_counter() - a)
+    return {"e2e_p50_ms": float(np.percentile(times, 50) * 1e3), "e2e_p99_ms": float(np.percentile(times, 99) * 1e3)}
+
+
+def run_worker(lib: str, work: Path, seed: int, threads: int) -> dict | None:
+    py = PYTHONS[lib]
+    if not py.exists():
+        print(f"  {lib}: {py} missing (run make bench-peers)", file=sys.stderr)
+        return None
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([str(py), str(ROOT / "benchmarks/xmr_worker.py"), lib, str(work), str(seed), str(threads)],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        print(f"  {lib} seed {seed} failed:\n{r.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", nargs="+", default=["debian-depends", "debian-debtags", "aol-clicks"])
+    ap.add_argument("--libs", nargs="+", default=["polymodal", "libpecos", "omikuji", "napkinxc"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-results/xmr_vs_peers.json")
+    args = ap.parse_args()
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    for name in args.datasets:
+        work = ROOT / "bench-results/work" / name
+        print(f"== {name}: building and vectorising", flush=True)
+        info, vec, ds = prepare(name, work)
+        print(f"   {info['n_train']} train, {info['n_test']} test, {info['n_labels']} labels, "
+              f"{info['n_features']} features", flush=True)
+        runs = []
+        for seed in args.seeds:
+            for lib in args.libs:
+                r = run_worker(lib, work, seed, args.threads)
+                if r:
+                    runs.append(r)
+                    print(f"   {lib:10s} seed {seed}: P@1 {r['P@1']:.2f} train {r['train_s']:.1f}s "
+                          f"p50 {r['single_p50_ms']:.3f}ms batch {r['batch_ms_per_query']:.3f}ms", flush=True)
+        e2e = e2e_latency(vec, ds, args.seeds[0], args.threads, work) if "polymodal" in args.libs else {}
+        med = {}
+        for lib in args.libs:
+            rs = [r for r in runs if r["lib"] == lib]
+            if rs:
+                med[lib] = {c: float(np.median([r[c] for r in rs])) for c in COLUMNS} | {"runs": len(rs)}
+        if "polymodal" in med:
+            med["polymodal"].update(e2e)
+        results[name] = {"info": info, "median": med, "runs": runs, "threads": args.threads,
+                         "command": " ".join(sys.argv)}
+        print_table(name, med)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+def print_table(name: str, med: dict) -> None:
+    hdr = ["lib"] + COLUMNS
+    print(f"\n{name} (medians over seeds)")
+    print(" | ".join(f"{h:>10s}" for h in hdr))
+    for lib, m in med.items():
+        print(" | ".join([f"{lib:>10s}"] + [f"{m[c]:10.3f}" for c in COLUMNS]))
+    if "polymodal" in med and "libpecos" in med:
+        p, q = med["polymodal"], med["libpecos"]
+        print("ratios polymodal/libpecos: " + ", ".join(
+            f"{c} {p[c] / q[c]:.2f}x" for c in ("train_s", "batch_ms_per_query", "single_p50_ms", "model_mb")))
+        print("P@k difference (points): " + ", ".join(f"{c} {p[c] - q[c]:+.2f}" for c in ("P@1", "P@3", "P@5")))
+    print()
+
+
+if __name__ == "__main__":
+    main()
