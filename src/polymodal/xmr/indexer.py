@@ -40,12 +40,15 @@ class IndexerConfig:
 
 def pifa(X: sp.csr_matrix, Y: sp.csr_matrix) -> sp.csr_matrix:
     """PIFA label embeddings (n_labels x n_features), rows L2-normalised, float32 CSR."""
-    Z = (sp.csr_matrix(Y, dtype=np.float32).T.tocsr() @ sp.csr_matrix(X, dtype=np.float32)).tocsr()
-    Z.sum_duplicates()
-    sq = np.asarray(Z.multiply(Z).sum(axis=1)).ravel()
-    inv = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
-    Z = sp.diags(inv) @ Z
-    return sp.csr_matrix(Z, dtype=np.float32)
+    YT = sp.csr_matrix(Y, dtype=np.float32).T.tocsr()
+    Z = sp.csr_matrix(YT @ sp.csr_matrix(X, dtype=np.float32), dtype=np.float32)  # a product has no duplicates
+    if Z.nnz:
+        lens = np.diff(Z.indptr)
+        sq = np.add.reduceat(Z.data.astype(np.float64) ** 2, np.minimum(Z.indptr[:-1], Z.nnz - 1))
+        sq[lens == 0] = 0.0
+        inv = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-30)), 0.0).astype(np.float32)
+        Z.data *= np.repeat(inv, lens)
+    return Z
 
 
 @njit(nogil=True, cache=True)
@@ -169,7 +172,9 @@ def hierarchical_kmeans(
     """Cluster label embeddings (rows of Z, L2-normalised) into a balanced B-ary :class:`ClusterTree`."""
     cfg = config or IndexerConfig()
     Z = sp.csr_matrix(Z, dtype=np.float32)
-    Z.sort_indices()
+    if not Z.has_sorted_indices:  # sorted columns keep the center lookups cache-friendly (~25% faster)
+        Z = Z.copy()
+        Z.sort_indices()
     L = Z.shape[0]
     depth_bin = binary_depth(L, cfg.max_leaf_size)
     if depth_bin == 0:

@@ -39,14 +39,15 @@ def _next_rand(state):
 def _shuffle(index, m, state):
     for j in range(m - 1, 0, -1):
         state = _next_rand(state)
-        k = np.int64((state * np.uint64(2685821657736338717)) >> np.uint64(33)) % (j + 1)
+        # multiply-shift instead of a 64-bit modulo (Lemire): unbiased enough for coordinate order
+        k = np.int64(((state >> np.uint64(32)) * np.uint64(j + 1)) >> np.uint64(32))
         t = index[j]
         index[j] = index[k]
         index[k] = t
     return state
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath=True)
 def _dot(w, indptr, indices, data, i, bias, nb):
     s = 0.0
     for k in range(indptr[i], indptr[i + 1]):
@@ -56,7 +57,7 @@ def _dot(w, indptr, indices, data, i, bias, nb):
     return s
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath=True)
 def _axpy(w, a, indptr, indices, data, i, bias, nb):
     for k in range(indptr[i], indptr[i + 1]):
         w[indices[k]] += a * data[k]
@@ -72,14 +73,15 @@ def solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, l1_loss,
     alpha = np.zeros(n)
     qd = np.empty(n)
     upper = np.empty(n)
+    diag = np.zeros(n)
     for i in range(n):
         c = Cp if y[i] > 0 else Cn
         if l1_loss:
-            qd[i] = xsq[i]
             upper[i] = c
         else:
-            qd[i] = xsq[i] + 0.5 / c
+            diag[i] = 0.5 / c
             upper[i] = np.inf
+        qd[i] = xsq[i] + diag[i]
     index = np.arange(n)
     active = n
     pgmax_old = np.inf
@@ -94,9 +96,7 @@ def solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, l1_loss,
         while s < active:
             i = index[s]
             yi = y[i]
-            g = yi * _dot(w, indptr, indices, data, i, bias, nb) - 1.0
-            if not l1_loss:
-                g += alpha[i] * (0.5 / (Cp if yi > 0 else Cn))
+            g = yi * _dot(w, indptr, indices, data, i, bias, nb) - 1.0 + alpha[i] * diag[i]
             pg = 0.0
             if alpha[i] == 0.0:
                 if g > pgmax_old:

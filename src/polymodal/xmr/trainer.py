@@ -9,6 +9,7 @@ Instance i is positive for k when one of its labels lies under k. Weights with `
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -29,12 +30,13 @@ def _grow(a, need):
 
 
 @njit(nogil=True, cache=True)
-def train_job(x_indptr, x_indices, x_data, n_feat, inst, yc_indptr, yc_indices, c_lo, c_hi,
-              bias, Cp, Cn, loss, eps, max_iter, threshold, seed, colmap, instmap):
-    """Train children ``c_lo..c_hi`` (column ids of the level's label matrix, CSC) on instances ``inst``.
+def compact_parent(x_indptr, x_indices, x_data, n_feat, inst, yc_indptr, yc_indices, c_lo, c_hi, bias,
+                   colmap, instmap):
+    """Copy the rows ``inst`` into a local column space and list each child's positives in local row ids.
 
-    Returns (ptr, feat, val): child ``c_lo + j`` has weights feat/val[ptr[j]:ptr[j+1]]; feature ``n_feat``
-    is the bias. ``colmap`` (n_feat, all -1) and ``instmap`` (n_instances, all -1) are scratch, reset on exit."""
+    Returns (lp, li, ld, l2g, xsq, pos_ptr, pos_idx): local CSR, local -> global column map, ||x||^2 + bias^2,
+    and for child ``c_lo + j`` its positive local rows pos_idx[pos_ptr[j]:pos_ptr[j+1]]. ``colmap``
+    (n_feat) and ``instmap`` (n_instances) are all -1 scratch, reset on exit."""
     n = len(inst)
     nnz = 0
     for i in inst:
@@ -67,19 +69,47 @@ def train_job(x_indptr, x_indices, x_data, n_feat, inst, yc_indptr, yc_indices, 
         instmap[i] = j
     lp[n] = pos
     n_child = c_hi - c_lo
+    pos_ptr = np.zeros(n_child + 1, dtype=np.int64)
+    for c in range(c_lo, c_hi):
+        cnt = 0
+        for k in range(yc_indptr[c], yc_indptr[c + 1]):
+            if instmap[yc_indices[k]] >= 0:
+                cnt += 1
+        pos_ptr[c - c_lo + 1] = pos_ptr[c - c_lo] + cnt
+    pos_idx = np.empty(pos_ptr[n_child], dtype=np.int64)
+    for c in range(c_lo, c_hi):
+        q = pos_ptr[c - c_lo]
+        for k in range(yc_indptr[c], yc_indptr[c + 1]):
+            m = instmap[yc_indices[k]]
+            if m >= 0:
+                pos_idx[q] = m
+                q += 1
+    for f in range(nl):
+        colmap[l2g[f]] = -1
+    for i in inst:
+        instmap[i] = -1
+    return lp, li, ld, l2g[:nl].copy(), xsq, pos_ptr, pos_idx
+
+
+@njit(nogil=True, cache=True)
+def solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, j_lo, j_hi, n_feat, bias, Cp, Cn, loss, eps,
+                   max_iter, threshold, seed):
+    """Train children j_lo..j_hi of a compacted parent; returns (ptr, feat, val) with global feature ids
+    (``n_feat`` = the bias) of the weights with |w| >= threshold."""
+    n = len(xsq)
+    nl = len(l2g)
+    n_child = j_hi - j_lo
     ptr = np.zeros(n_child + 1, dtype=np.int64)
     feat = np.empty(64 * n_child + 16, dtype=np.int64)
     val = np.empty(64 * n_child + 16, dtype=np.float32)
     y = np.empty(n)
     w = np.empty(nl + 1)
     cnt = 0
-    for c in range(c_lo, c_hi):
+    for j in range(j_lo, j_hi):
         y[:] = -1.0
-        for k in range(yc_indptr[c], yc_indptr[c + 1]):
-            m = instmap[yc_indices[k]]
-            if m >= 0:
-                y[m] = 1.0
-        solve_binary(lp, li, ld, xsq, y, nl, bias, Cp, Cn, loss, eps, max_iter, seed + c, w)
+        for k in range(pos_ptr[j], pos_ptr[j + 1]):
+            y[pos_idx[k]] = 1.0
+        solve_binary(lp, li, ld, xsq, y, nl, bias, Cp, Cn, loss, eps, max_iter, seed + j, w)
         if bias <= 0:
             w[nl] = 0.0
         need = cnt + nl + 1
@@ -95,36 +125,57 @@ def train_job(x_indptr, x_indices, x_data, n_feat, inst, yc_indptr, yc_indices, 
             feat[cnt] = n_feat
             val[cnt] = w[nl]
             cnt += 1
-        ptr[c - c_lo + 1] = cnt
-    for f in range(nl):
-        colmap[l2g[f]] = -1
-    for i in inst:
-        instmap[i] = -1
+        ptr[j - j_lo + 1] = cnt
     return ptr, feat[:cnt].copy(), val[:cnt].copy()
 
 
 def make_jobs(
     X: sp.csr_matrix, active: list[np.ndarray], children_ptr: np.ndarray, threads: int
-) -> list[tuple[int, np.ndarray, int, int, float]]:
-    """(parent, instances, child_lo, child_hi, cost) jobs; a parent whose cost exceeds a fair share of the
-    level is split into slices of its children so both cores stay busy (the root is one parent)."""
+) -> list[tuple[int, int, int, float]]:
+    """(parent, child_lo, child_hi, cost) jobs, longest first. A parent is compacted once and shared by all
+    its jobs; a parent costing more than 1/(8 threads) of the level is cut into slices of its children, so the
+    last jobs are short and both cores finish together (the root is one parent)."""
     row_nnz = np.diff(X.indptr)
-    jobs = []
-    parent_cost = []
+    cost = []
     for p, inst in enumerate(active):
         n_child = int(children_ptr[p + 1] - children_ptr[p])
-        parent_cost.append((float(row_nnz[inst].sum()) + len(inst)) * n_child)
-    total = sum(parent_cost)
-    share = total / (4 * max(threads, 1)) if threads > 1 else np.inf
-    for p, inst in enumerate(active):
+        cost.append((float(row_nnz[inst].sum()) + len(inst)) * n_child)
+    share = sum(cost) / (8 * threads) if threads > 1 else np.inf
+    jobs = []
+    for p in range(len(active)):
         lo, hi = int(children_ptr[p]), int(children_ptr[p + 1])
-        pieces = int(min(hi - lo, max(1, np.ceil(parent_cost[p] / share)))) if share < np.inf else 1
+        pieces = 1 if share == np.inf else int(min(hi - lo, max(1, np.ceil(cost[p] / share))))
         edges = np.linspace(lo, hi, pieces + 1).round().astype(int)
         for a, b in zip(edges[:-1], edges[1:]):
             if b > a:
-                jobs.append((p, inst, int(a), int(b), parent_cost[p] * (b - a) / max(hi - lo, 1)))
-    jobs.sort(key=lambda j: -j[4])  # longest first
+                jobs.append((p, int(a), int(b), cost[p] * (b - a) / max(hi - lo, 1)))
+    jobs.sort(key=lambda j: (-j[3], j[0], j[1]))
     return jobs
+
+
+class _ParentCache:
+    """Compacted parents shared by the threads: built by the first job that needs one, dropped after its last."""
+
+    def __init__(self, jobs, build):
+        self.build = build
+        self.left = {}
+        for p, *_ in jobs:
+            self.left[p] = self.left.get(p, 0) + 1
+        self.data: dict[int, tuple] = {}
+        self.locks = {p: threading.Lock() for p in self.left}
+        self.lock = threading.Lock()
+
+    def get(self, p: int, scratch: dict):
+        with self.locks[p]:
+            if p not in self.data:
+                self.data[p] = self.build(p, scratch)
+            return self.data[p]
+
+    def done(self, p: int) -> None:
+        with self.lock:
+            self.left[p] -= 1
+            if self.left[p] == 0:
+                self.data.pop(p, None)
 
 
 def train_level(
@@ -154,17 +205,27 @@ def train_level(
     def scratch():
         return {"colmap": np.full(d, -1, np.int64), "instmap": np.full(n, -1, np.int64)}
 
+    def build(p, s):
+        lo, hi = int(children_ptr[p]), int(children_ptr[p + 1])
+        return compact_parent(x_indptr, X.indices, X.data, d, active[p], y_indptr, y_indices, lo, hi, bias,
+                              s["colmap"], s["instmap"])
+
+    jobs = make_jobs(X, active, children_ptr, threads)
+    cache = _ParentCache(jobs, build)
+
     def run(job, s):
-        _, inst, lo, hi, _ = job
-        out = train_job(x_indptr, X.indices, X.data, d, inst, y_indptr, y_indices, lo, hi,
-                        bias, Cp, Cn, loss, eps, max_iter, threshold, seed, s["colmap"], s["instmap"])
+        p, lo, hi, _ = job
+        base = int(children_ptr[p])
+        lp, li, ld, l2g, xsq, pos_ptr, pos_idx = cache.get(p, s)
+        out = solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, lo - base, hi - base, d, bias, Cp, Cn,
+                             loss, eps, max_iter, threshold, seed + base)
+        cache.done(p)
         return lo, hi, out
 
     def done(res):
         if progress is not None:
             progress(res[1] - res[0])
 
-    jobs = make_jobs(X, active, children_ptr, threads)
     results = thread_map(run, jobs, threads, scratch, done)
     results.sort(key=lambda r: r[0])
     colptr = np.zeros(K + 1, dtype=np.int64)
