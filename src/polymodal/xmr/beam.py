@@ -6,7 +6,7 @@ path score is ``combine(score(p), post(s_k))``:
 - ``sigmoid``:  post(s) = 1 / (1 + exp(-s)), product down the path;
 - ``noop``:     the raw child score s_k, no combination.
 At every internal level the ``beam_size`` best nodes are kept; at the last level the ``topk`` best labels.
-Ties keep the node with the smaller id.
+Ties keep the candidate met first.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from .chunked import feature_hash
 
 POST = {"noop": 0, "sigmoid": 1, "l3-hinge": 2}
 
@@ -32,25 +34,22 @@ def _post(s, kind, parent):
 
 
 @njit(nogil=True, cache=True)
-def score_chunk(q_idx, q_val, r0, r1, row_feat, row_ptr, ent_child, ent_val, out):
-    """out[child] += sum over features f in both the query and rows r0..r1 of x_f * w_{f,child}."""
-    lo = r0
+def score_chunk(q_idx, q_val, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out):
+    """out[child] += sum over query features f present in the chunk of x_f * w_{f,child} (hash lookups)."""
     for j in range(len(q_idx)):
         f = q_idx[j]
-        hi = r1
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if row_feat[mid] < f:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo >= r1:
-            break
-        if row_feat[lo] == f:
-            v = q_val[j]
-            for e in range(row_ptr[lo], row_ptr[lo + 1]):
-                out[ent_child[e]] += v * ent_val[e]
-            lo += 1
+        h = np.int64(feature_hash(f)) & hmask
+        while True:
+            k = hkeys[hbase + h]
+            if k == f:
+                r = r0 + hrows[hbase + h]
+                v = q_val[j]
+                for e in range(row_ptr[r], row_ptr[r + 1]):
+                    out[ent_child[e]] += v * ent_val[e]
+                break
+            if k == -1:
+                break
+            h = (h + 1) & hmask
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -69,7 +68,7 @@ def _insert(top_n, top_s, cnt, keep, node, s):
 
 
 @njit(nogil=True, cache=True)
-def search_one(q_idx, q_val, coff, chunk_ptr, row_feat, row_ptr, ent_child, ent_val, child_ptr,
+def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, child_ptr,
                n_levels, beam, keep_last, post, tmp, cur_n, cur_s, nxt_n, nxt_s):
     """Beam search for one query down ``n_levels`` levels; returns the count m of results in cur_n/cur_s[:m]."""
     cnt = 1
@@ -85,8 +84,9 @@ def search_one(q_idx, q_val, coff, chunk_ptr, row_feat, row_ptr, ent_child, ent_
             nc = child_ptr[base + p + 1] - c_lo
             for j in range(nc):
                 tmp[j] = 0.0
-            score_chunk(q_idx, q_val, chunk_ptr[base + p], chunk_ptr[base + p + 1],
-                        row_feat, row_ptr, ent_child, ent_val, tmp)
+            q = base + p
+            score_chunk(q_idx, q_val, chunk_ptr[q], hoff[q], hmask[q], hkeys, hrows, row_ptr, ent_child,
+                        ent_val, tmp)
             ps = cur_s[b]
             for j in range(nc):
                 ncnt = _insert(nxt_n, nxt_s, ncnt, keep, c_lo + j, _post(tmp[j], post, ps))
@@ -98,37 +98,112 @@ def search_one(q_idx, q_val, coff, chunk_ptr, row_feat, row_ptr, ent_child, ent_
 
 
 @njit(nogil=True, cache=True)
-def search_rows(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
-                coff, chunk_ptr, row_feat, row_ptr, ent_child, ent_val, child_ptr,
-                n_levels, beam, keep_last, post, max_children, out_nodes, out_scores):
-    """Beam search for CSR rows r_lo..r_hi; writes node ids (-1 padded) and scores of the last level searched."""
-    tmp = np.empty(max_children, dtype=np.float32)
+def _score_row(x_indices, x_data, a, b, n_feat, bias, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child,
+               ent_val, out):
+    """score_chunk for CSR row entries a..b plus the bias feature, without copying the row."""
+    for j in range(a, b + 1):
+        if j < b:
+            f = np.int64(x_indices[j])
+            v = x_data[j]
+        else:
+            if bias <= 0:
+                break
+            f = n_feat
+            v = bias
+        h = np.int64(feature_hash(f)) & hmask
+        while True:
+            k = hkeys[hbase + h]
+            if k == f:
+                r = r0 + hrows[hbase + h]
+                for e in range(row_ptr[r], row_ptr[r + 1]):
+                    out[ent_child[e]] += v * ent_val[e]
+                break
+            if k == -1:
+                break
+            h = (h + 1) & hmask
+
+
+@njit(nogil=True, cache=True)
+def search_block(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
+                 coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, child_ptr,
+                 n_levels, beam, keep_last, post, max_children, out_nodes, out_scores):
+    """Level-synchronous beam search for rows r_lo..r_hi: at each level the (query, beam node) pairs are
+    grouped by node, so one chunk's weights are scored against all its queries while they sit in cache.
+    Same results as :func:`search_one` per row."""
+    nq = r_hi - r_lo
     width = max(beam, keep_last)
-    cur_n = np.empty(width, dtype=np.int64)
-    cur_s = np.empty(width, dtype=np.float64)
-    nxt_n = np.empty(width, dtype=np.int64)
-    nxt_s = np.empty(width, dtype=np.float64)
-    q_idx = np.empty(0, dtype=np.int64)
-    q_val = np.empty(0, dtype=np.float32)
-    for r in range(r_lo, r_hi):
-        a = x_indptr[r]
-        b = x_indptr[r + 1]
-        m = b - a + (1 if bias > 0 else 0)
-        if len(q_idx) < m:
-            q_idx = np.empty(2 * m, dtype=np.int64)
-            q_val = np.empty(2 * m, dtype=np.float32)
-        for k in range(a, b):
-            q_idx[k - a] = x_indices[k]
-            q_val[k - a] = x_data[k]
-        if bias > 0:
-            q_idx[m - 1] = n_feat
-            q_val[m - 1] = bias
-        cnt = search_one(q_idx[:m], q_val[:m], coff, chunk_ptr, row_feat, row_ptr, ent_child, ent_val,
-                         child_ptr, n_levels, beam, keep_last, post, tmp, cur_n, cur_s, nxt_n, nxt_s)
-        for j in range(keep_last):
-            if j < cnt:
-                out_nodes[r, j] = cur_n[j]
-                out_scores[r, j] = cur_s[j]
+    cur_n = np.zeros((nq, width), dtype=np.int64)
+    cur_s = np.ones((nq, width), dtype=np.float64)
+    cnt = np.ones(nq, dtype=np.int64)
+    cand_s = np.empty((nq, width * max_children), dtype=np.float64)
+    cand_n = np.empty((nq, width * max_children), dtype=np.int64)
+    cand_c = np.zeros((nq, width), dtype=np.int64)  # candidates of beam slot b sit at b * max_children
+    tmp = np.empty(max_children, dtype=np.float32)
+    flat_s = np.empty(width * max_children, dtype=np.float64)
+    flat_n = np.empty(width * max_children, dtype=np.int64)
+    for t in range(n_levels):
+        keep = keep_last if t == n_levels - 1 else beam
+        base = coff[t]
+        n_nodes = coff[t + 1] - coff[t] - 1
+        # counting sort of (query, slot) pairs by node
+        start = np.zeros(n_nodes + 1, dtype=np.int64)
+        for q in range(nq):
+            for b in range(cnt[q]):
+                start[cur_n[q, b] + 1] += 1
+        for p in range(n_nodes):
+            start[p + 1] += start[p]
+        fill = start[:-1].copy()
+        pairs = np.empty(start[n_nodes], dtype=np.int64)
+        for q in range(nq):
+            for b in range(cnt[q]):
+                p = cur_n[q, b]
+                pairs[fill[p]] = q * width + b
+                fill[p] += 1
+        for p in range(n_nodes):
+            if start[p] == start[p + 1]:
+                continue
+            qn = base + p
+            c_lo = child_ptr[qn]
+            nc = child_ptr[qn + 1] - c_lo
+            for k in range(start[p], start[p + 1]):
+                q = pairs[k] // width
+                b = pairs[k] % width
+                for j in range(nc):
+                    tmp[j] = 0.0
+                r = r_lo + q
+                _score_row(x_indices, x_data, x_indptr[r], x_indptr[r + 1], n_feat, bias, chunk_ptr[qn],
+                           hoff[qn], hmask[qn], hkeys, hrows, row_ptr, ent_child, ent_val, tmp)
+                ps = cur_s[q, b]
+                o = b * max_children
+                for j in range(nc):
+                    cand_n[q, o + j] = c_lo + j
+                    cand_s[q, o + j] = _post(tmp[j], post, ps)
+                cand_c[q, b] = nc
+        for q in range(nq):
+            # visit candidates in (beam slot, child) order, as search_one does, so ties resolve the same way
+            m = 0
+            for b in range(cnt[q]):
+                o = b * max_children
+                for j in range(cand_c[q, b]):
+                    flat_n[m] = cand_n[q, o + j]
+                    flat_s[m] = cand_s[q, o + j]
+                    m += 1
+            if keep > 32:
+                order = np.argsort(-flat_s[:m], kind="mergesort")
+                c = min(keep, m)
+                for j in range(c):
+                    cur_n[q, j] = flat_n[order[j]]
+                    cur_s[q, j] = flat_s[order[j]]
             else:
-                out_nodes[r, j] = -1
-                out_scores[r, j] = 0.0
+                c = 0
+                for j in range(m):
+                    c = _insert(cur_n[q], cur_s[q], c, keep, flat_n[j], flat_s[j])
+            cnt[q] = c
+    for q in range(nq):
+        for j in range(keep_last):
+            if j < cnt[q]:
+                out_nodes[r_lo + q, j] = cur_n[q, j]
+                out_scores[r_lo + q, j] = cur_s[q, j]
+            else:
+                out_nodes[r_lo + q, j] = -1
+                out_scores[r_lo + q, j] = 0.0

@@ -13,6 +13,10 @@ and the whole thing saves/loads as plain safetensors arrays:
 - ``ent_child`` (E: child offset within its parent, the smallest unsigned type that fits), ``ent_val`` (E, float32)
 - ``child_ptr``  (sum_t (K_t + 1)): the tree's children pointers, same offsets ``coff``
 
+At construction every chunk also gets an open-addressing hash table (feature -> row within the chunk, load
+factor <= 0.75, linear probing; about 16 bytes per row, built in memory, never stored), so a query feature is
+found with one or two probes into a small table instead of a binary search over the chunk's rows.
+
 On disk ``row_ptr`` is stored as per-row lengths (in the child type) and rebuilt at load, so a model costs about
 5 bytes per weight + 5 bytes per (chunk, feature) row, against 8 bytes per weight for a CSC matrix.
 """
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from .tree import ClusterTree
 
@@ -47,6 +52,10 @@ class ChunkedWeights:
     ent_child: np.ndarray
     ent_val: np.ndarray
     child_ptr: np.ndarray
+
+    def __post_init__(self):
+        self.hash_off, self.hash_mask, self.hash_keys, self.hash_rows = build_hash(
+            self.coff, self.chunk_ptr, self.row_feat)
 
     @property
     def depth(self) -> int:
@@ -165,3 +174,41 @@ def pack(levels: list[sp.csc_matrix], tree: ClusterTree) -> ChunkedWeights:
         ent_val=np.concatenate(ent_val).astype(np.float32),
         child_ptr=np.concatenate(child_ptr).astype(np.int64),
     )
+
+
+@njit(cache=True, inline="always")
+def feature_hash(f):
+    return (np.uint64(f) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+
+
+@njit(cache=True)
+def build_hash(coff, chunk_ptr, row_feat):
+    """Per-chunk hash tables: chunk q's table is keys/rows[off[q] : off[q] + mask[q] + 1]."""
+    n = len(chunk_ptr)
+    off = np.zeros(n, dtype=np.int64)
+    mask = np.zeros(n, dtype=np.int64)
+    total = 0
+    for t in range(len(coff) - 1):
+        for q in range(coff[t], coff[t + 1] - 1):
+            rows = chunk_ptr[q + 1] - chunk_ptr[q]
+            size = 2
+            while 3 * size < 4 * rows:
+                size *= 2
+            off[q] = total
+            mask[q] = size - 1
+            total += size
+    keys = np.full(total, -1, dtype=np.int32)
+    hrows = np.zeros(total, dtype=np.int32)
+    for t in range(len(coff) - 1):
+        for q in range(coff[t], coff[t + 1] - 1):
+            r0 = chunk_ptr[q]
+            m = mask[q]
+            base = off[q]
+            for r in range(r0, chunk_ptr[q + 1]):
+                f = row_feat[r]
+                h = np.int64(feature_hash(f)) & m
+                while keys[base + h] != -1:
+                    h = (h + 1) & m
+                keys[base + h] = f
+                hrows[base + h] = r - r0
+    return off, mask, keys, hrows

@@ -214,12 +214,14 @@ class XRLinear:
         w = weights
 
         def run(rng, _):
-            _beam.search_rows(indptr, X.indices, X.data, rng[0], rng[1], X.shape[1] if X.shape[1] else 0,
-                              self.config.bias, w.coff, w.chunk_ptr, w.row_feat, w.row_ptr, w.ent_child,
-                              w.ent_val, w.child_ptr, n_levels, beam, keep_last, post_code, max_children,
-                              nodes, scores)
+            _beam.search_block(indptr, X.indices, X.data, rng[0], rng[1], X.shape[1], self.config.bias,
+                               w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_keys, w.hash_rows,
+                               w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, n_levels, beam, keep_last,
+                               post_code, max_children, nodes, scores)
 
-        step = max(64, -(-n // (threads * 8)))
+        # blocks of queries that share chunks in cache; candidate buffers capped near 64 MB per block
+        cap = max(16, int(2**26 // (16 * max(beam, keep_last) * max_children)))
+        step = max(1, min(512, cap, -(-n // threads)))
         thread_map(run, [(a, min(a + step, n)) for a in range(0, n, step)], threads)
         return nodes, scores
 
@@ -264,8 +266,9 @@ class XRLinear:
             q_val[m] = self.config.bias
             m += 1
         w = self.weights_
-        cnt = _beam.search_one(q_idx[:m], q_val[:m], w.coff, w.chunk_ptr, w.row_feat, w.row_ptr, w.ent_child,
-                               w.ent_val, w.child_ptr, self.tree_.depth, beam_size, k,
+        cnt = _beam.search_one(q_idx[:m], q_val[:m], w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_keys,
+                               w.hash_rows, w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, self.tree_.depth,
+                               beam_size, k,
                                _beam.POST[self.config.post_processor], buf["tmp"], buf["cur_n"], buf["cur_s"],
                                buf["nxt_n"], buf["nxt_s"])
         return self.tree_.label_perm[buf["cur_n"][:cnt]], buf["cur_s"][:cnt].astype(np.float32)
