@@ -47,7 +47,7 @@ def _shuffle(index, m, state):
     return state
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, cache=True)
 def _dot(w, indptr, indices, data, i, bias, nb):
     s = 0.0
     for k in range(indptr[i], indptr[i + 1]):
@@ -57,7 +57,7 @@ def _dot(w, indptr, indices, data, i, bias, nb):
     return s
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, cache=True)
 def _axpy(w, a, indptr, indices, data, i, bias, nb):
     for k in range(indptr[i], indptr[i + 1]):
         w[indices[k]] += a * data[k]
