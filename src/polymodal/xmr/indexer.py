@@ -185,6 +185,7 @@ def hierarchical_kmeans(
     bounds = np.array([0, L], dtype=np.int64)
     levels = [bounds]
     indptr = Z.indptr.astype(np.int64)
+    zind = Z.indices.astype(np.uint32)  # unsigned: numba skips the negative-index check on the center lookups
 
     def scratch():
         return {"c0": np.zeros(d, np.float32), "c1": np.zeros(d, np.float32), "mark": np.zeros(d, np.int8)}
@@ -194,7 +195,7 @@ def hierarchical_kmeans(
         groups = [np.arange(w, n_nodes, threads, dtype=np.int64) for w in range(min(threads, n_nodes))]
 
         def run(nodes, s, bounds=bounds, level=level):
-            _split_nodes(indptr, Z.indices, Z.data, perm, bounds, nodes, cfg.max_iter,
+            _split_nodes(indptr, zind, Z.data, perm, bounds, nodes, cfg.max_iter,
                          cfg.seed * 131 + level, s["c0"], s["c1"], s["mark"])
 
         thread_map(run, groups, threads, scratch)
