@@ -66,14 +66,18 @@ def _axpy(w, a, indptr, indices, data, i, bias, nb):
 
 
 @njit(nogil=True, cache=True)
-def solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, l1_loss, eps, max_iter, seed, w):
-    """L2- or L1-loss SVM by dual CD. ``w`` (length n_feat + 1, last = bias weight) is overwritten."""
+def solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, l1_loss, eps, max_iter, seed, w, work,
+                   index):
+    """L2- or L1-loss SVM by dual CD. ``w`` (length n_feat + 1, last = bias weight) is overwritten; ``work``
+    (>= 4n floats) and ``index`` (>= n ints) are scratch, reused across calls to avoid allocation traffic."""
     n = len(y)
     w[:] = 0.0
-    alpha = np.zeros(n)
-    qd = np.empty(n)
-    upper = np.empty(n)
-    diag = np.zeros(n)
+    alpha = work[:n]
+    qd = work[n : 2 * n]
+    upper = work[2 * n : 3 * n]
+    diag = work[3 * n : 4 * n]
+    alpha[:] = 0.0
+    diag[:] = 0.0
     for i in range(n):
         c = Cp if y[i] > 0 else Cn
         if l1_loss:
@@ -82,7 +86,8 @@ def solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, l1_loss,
             diag[i] = 0.5 / c
             upper[i] = np.inf
         qd[i] = xsq[i] + diag[i]
-    index = np.arange(n)
+    for i in range(n):
+        index[i] = i
     active = n
     pgmax_old = np.inf
     pgmin_old = -np.inf
@@ -137,12 +142,12 @@ def solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, l1_loss,
 
 
 @njit(nogil=True, cache=True)
-def solve_lr_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, eps, max_iter, seed, w):
+def solve_lr_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, eps, max_iter, seed, w, work, index):
     """L2-regularised logistic regression by dual CD with Newton inner steps (liblinear solver 7)."""
     n = len(y)
     w[:] = 0.0
-    alpha = np.empty(2 * n)
-    upper = np.empty(n)
+    alpha = work[: 2 * n]
+    upper = work[2 * n : 3 * n]
     nb = n_feat
     for i in range(n):
         c = Cp if y[i] > 0 else Cn
@@ -150,7 +155,8 @@ def solve_lr_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, eps, max_
         alpha[2 * i] = min(0.001 * c, 1e-8)
         alpha[2 * i + 1] = c - alpha[2 * i]
         _axpy(w, y[i] * alpha[2 * i], indptr, indices, data, i, bias, nb)
-    index = np.arange(n)
+    for i in range(n):
+        index[i] = i
     state = np.uint64(seed * 2654435761 + 1) | np.uint64(1)
     innereps = 1e-2
     innereps_min = min(1e-8, eps)
@@ -202,9 +208,17 @@ def solve_lr_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, eps, max_
 
 
 @njit(nogil=True, cache=True)
-def solve_binary(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, loss, eps, max_iter, seed, w):
-    """Dispatch on ``loss`` (see :data:`LOSSES`); ``xsq`` holds ||x_i||^2 + bias^2."""
+def solve_binary(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, loss, eps, max_iter, seed, w, work=None,
+                 index=None):
+    """Dispatch on ``loss`` (see :data:`LOSSES`); ``xsq`` holds ||x_i||^2 + bias^2. ``work`` (4n floats) and
+    ``index`` (n ints) are optional scratch buffers."""
+    n = len(y)
+    if work is None:
+        work = np.empty(4 * n)
+    if index is None:
+        index = np.empty(n, dtype=np.int64)
     if loss == 2:
-        solve_lr_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, eps, max_iter, seed, w)
+        solve_lr_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, eps, max_iter, seed, w, work, index)
     else:
-        solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, loss == 1, eps, max_iter, seed, w)
+        solve_svm_dual(indptr, indices, data, xsq, y, n_feat, bias, Cp, Cn, loss == 1, eps, max_iter, seed, w,
+                       work, index)

@@ -104,12 +104,14 @@ def solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, j_lo, j_hi, n_feat, b
     val = np.empty(64 * n_child + 16, dtype=np.float32)
     y = np.empty(n)
     w = np.empty(nl + 1)
+    work = np.empty(4 * n)
+    index = np.empty(n, dtype=np.int64)
     cnt = 0
     for j in range(j_lo, j_hi):
         y[:] = -1.0
         for k in range(pos_ptr[j], pos_ptr[j + 1]):
             y[pos_idx[k]] = 1.0
-        solve_binary(lp, li, ld, xsq, y, nl, bias, Cp, Cn, loss, eps, max_iter, seed + j, w)
+        solve_binary(lp, li, ld, xsq, y, nl, bias, Cp, Cn, loss, eps, max_iter, seed + j, w, work, index)
         if bias <= 0:
             w[nl] = 0.0
         need = cnt + nl + 1
