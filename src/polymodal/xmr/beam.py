@@ -69,14 +69,15 @@ def _insert(top_n, top_s, cnt, keep, node, s):
 
 @njit(nogil=True, cache=True)
 def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, child_ptr,
-               n_levels, beam, keep_last, post, tmp, cur_n, cur_s, nxt_n, nxt_s):
-    """Beam search for one query down ``n_levels`` levels; returns the count m of results in cur_n/cur_s[:m]."""
+               n_levels, beam, keep_last, post, tmp, cur_n, cur_s, flat_n, flat_s):
+    """Beam search for one query down ``n_levels`` levels; returns the count m of results in cur_n/cur_s[:m].
+    ``flat_n``/``flat_s`` hold at least (max(beam, keep_last) * max_children) candidates."""
     cnt = 1
     cur_n[0] = 0
     cur_s[0] = 1.0
     for t in range(n_levels):
         keep = keep_last if t == n_levels - 1 else beam
-        ncnt = 0
+        m = 0
         base = coff[t]
         for b in range(cnt):
             p = cur_n[b]
@@ -89,12 +90,27 @@ def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr
                         ent_val, tmp)
             ps = cur_s[b]
             for j in range(nc):
-                ncnt = _insert(nxt_n, nxt_s, ncnt, keep, c_lo + j, _post(tmp[j], post, ps))
-        for b in range(ncnt):
-            cur_n[b] = nxt_n[b]
-            cur_s[b] = nxt_s[b]
-        cnt = ncnt
+                flat_n[m] = c_lo + j
+                flat_s[m] = _post(tmp[j], post, ps)
+                m += 1
+        cnt = _select(flat_n, flat_s, m, keep, cur_n, cur_s)
     return cnt
+
+
+@njit(nogil=True, cache=True)
+def _select(flat_n, flat_s, m, keep, cur_n, cur_s):
+    """The ``keep`` best of m candidates into cur_n/cur_s (descending; ties keep the earlier candidate)."""
+    if keep > 32:
+        order = np.argsort(-flat_s[:m], kind="mergesort")
+        c = min(keep, m)
+        for j in range(c):
+            cur_n[j] = flat_n[order[j]]
+            cur_s[j] = flat_s[order[j]]
+        return c
+    c = 0
+    for j in range(m):
+        c = _insert(cur_n, cur_s, c, keep, flat_n[j], flat_s[j])
+    return c
 
 
 @njit(nogil=True, cache=True)
@@ -188,16 +204,7 @@ def search_block(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
                     flat_n[m] = cand_n[q, o + j]
                     flat_s[m] = cand_s[q, o + j]
                     m += 1
-            if keep > 32:
-                order = np.argsort(-flat_s[:m], kind="mergesort")
-                c = min(keep, m)
-                for j in range(c):
-                    cur_n[q, j] = flat_n[order[j]]
-                    cur_s[q, j] = flat_s[order[j]]
-            else:
-                c = 0
-                for j in range(m):
-                    c = _insert(cur_n[q], cur_s[q], c, keep, flat_n[j], flat_s[j])
+            c = _select(flat_n, flat_s, m, keep, cur_n[q], cur_s[q])
             cnt[q] = c
     for q in range(nq):
         for j in range(keep_last):

@@ -270,7 +270,7 @@ class XRLinear:
                                w.hash_rows, w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, self.tree_.depth,
                                beam_size, k,
                                _beam.POST[self.config.post_processor], buf["tmp"], buf["cur_n"], buf["cur_s"],
-                               buf["nxt_n"], buf["nxt_s"])
+                               buf["flat_n"], buf["flat_s"])
         return self.tree_.label_perm[buf["cur_n"][:cnt]], buf["cur_s"][:cnt].astype(np.float32)
 
     def _one_buffers(self, k: int, beam_size: int) -> dict:
@@ -280,7 +280,8 @@ class XRLinear:
             buf = {
                 "tmp": np.empty(self._max_children, np.float32),
                 "cur_n": np.empty(width, np.int64), "cur_s": np.empty(width, np.float64),
-                "nxt_n": np.empty(width, np.int64), "nxt_s": np.empty(width, np.float64),
+                "flat_n": np.empty(width * self._max_children, np.int64),
+                "flat_s": np.empty(width * self._max_children, np.float64),
                 "q_idx": np.empty(256, np.int64), "q_val": np.empty(256, np.float32),
             }
             self._buf = buf
