@@ -5,7 +5,8 @@ PIFA (positive instance feature aggregation): ``z_l = v_l / ||v_l||`` with ``v_l
 The tree is built like PECOS: recursive balanced spherical 2-means to binary depth
 ``D = ceil(log2(L / max_leaf_size))`` (each split puts the ceil(n/2) labels with the largest
 ``<z, c0> - <z, c1>`` in the first child, centers are normalised means), then the B-ary levels are every
-``log2(B)``-th binary level counted up from the leaves, dropping a top level with fewer than B nodes.
+``log2(B)``-th binary level counted up from the leaves, adding levels until the top one has at most B nodes
+(PECOS's ``ClusterChain.from_partial_chain`` with ``min_codes = B``: 1024 leaves -> 4, 64, 1024).
 """
 
 from __future__ import annotations
@@ -203,7 +204,11 @@ def hierarchical_kmeans(
         levels.append(bounds)
 
     step = int(math.log2(cfg.nr_splits))
-    depths = [x for x in range(depth_bin, 0, -step) if x >= step or x == depth_bin][::-1]
+    depths = [depth_bin]  # add coarser levels while the top one has more than nr_splits nodes (PECOS min_codes)
+    while 2 ** depths[0] > cfg.nr_splits:
+        depths.insert(0, max(depths[0] - step, 0))
+    if depths[0] == 0:
+        depths.pop(0)
     ptrs = [np.array([0, 2 ** depths[0]], dtype=np.int64)]
     for lo, hi in zip(depths[:-1], depths[1:]):
         ptrs.append(np.arange(2**lo + 1, dtype=np.int64) * 2 ** (hi - lo))

@@ -1,0 +1,59 @@
+"""SessionAutocomplete end to end on a slice of the real AOL sessions."""
+
+from __future__ import annotations
+
+import pytest
+
+from polymodal.autocomplete.model import MAX_CHARS, SessionAutocomplete, mrr_at_k, normalize_prefix
+from polymodal.datasets.aol_sessions import build_sessions
+
+
+@pytest.fixture(scope="module")
+def data():
+    ds = build_sessions(seed=0)
+    tr, te = ds.splits["train"], ds.splits["test"]
+    n = 30000
+    return (tr.prev[:n], tr.prefix[:n], tr.target[:n]), (te.prev[:1500], te.prefix[:1500], te.target[:1500])
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    (p, x, t), _ = data
+    return SessionAutocomplete(index="hybrid", trie_depth=1, max_leaf_size=50).fit(p, x, t)
+
+
+def test_suggestions_extend_the_prefix(model, data):
+    _, (p, x, t) = data
+    for prev, prefix in zip(p[:300], x[:300]):
+        out = model.suggest(prev, prefix)
+        assert len(out) <= 10 and len(set(out)) == len(out)
+        assert all(s.startswith(normalize_prefix(prefix)) for s in out)
+
+
+def test_beats_chance_and_is_comparable_to_mpc(model, data):
+    _, (p, x, t) = data
+    ours = mrr_at_k(model.suggest_batch(p, x), t)
+    mpc = mrr_at_k([model.mpc_.suggest(normalize_prefix(s)) for s in x], t)
+    assert ours > 0.05 and mpc > 0.05
+    assert ours > 0.7 * mpc  # the full comparison (bars) lives in benchmarks/
+
+
+def test_edge_inputs(model):
+    assert model.suggest("anything", "") == model.mpc_.suggest("", 10)
+    assert model.suggest("", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzqq") == []
+    long = "a" * 10000
+    assert normalize_prefix(long) == "a" * MAX_CHARS
+    assert isinstance(model.suggest(long, long), list)
+    out = model.suggest("weather\x00\x07", "goo\x1b\tgle ")
+    assert all(s.startswith("goo gle ") for s in out)
+    assert isinstance(model.suggest("\udcff broken", "ca\ufffd"), list)
+    with pytest.raises(Exception, match="positive"):
+        model.suggest("a", "b", k=0)
+
+
+@pytest.mark.parametrize("index", ["trie", "kmeans-text", "kmeans-pifa"])
+def test_every_index_trains_and_filters(data, index):
+    (p, x, t), (tp, tx, tt) = data
+    m = SessionAutocomplete(index=index, trie_depth=2, max_leaf_size=50).fit(p[:8000], x[:8000], t[:8000])
+    for prev, prefix in zip(tp[:100], tx[:100]):
+        assert all(s.startswith(normalize_prefix(prefix)) for s in m.suggest(prev, prefix))
