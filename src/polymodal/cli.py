@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from .autocomplete.cli import app as autocomplete_app
 from .errors import InputError, PolymodalError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -18,6 +19,7 @@ datasets_app = typer.Typer(no_args_is_help=True, help="Build the real datasets."
 xmr_app = typer.Typer(no_args_is_help=True, help="XR-Linear extreme multi-label ranking on text2text files.")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(xmr_app, name="xmr")
+app.add_typer(autocomplete_app, name="autocomplete")
 
 
 @datasets_app.command("list")
@@ -27,6 +29,7 @@ def datasets_list() -> None:
 
     for name in TEXT_BUILDERS:
         typer.echo(name)
+    typer.echo("aol-sessions (previous query, prefix, next query)")
     for name in MAT_SETS:
         typer.echo(f"{name} (features only, .mat)")
 
@@ -39,6 +42,15 @@ def datasets_build(
     """Write train.tsv, test.tsv, labels.txt (and meta.json) for a text dataset."""
     from .datasets import build_text_dataset
 
+    if name == "aol-sessions":
+        from .datasets.aol_sessions import build_sessions
+
+        sd = build_sessions()
+        folder = sd.save(out or Path("runs/data") / name)
+        m = sd.meta
+        typer.echo(f"{name}: {m['n_train']} train, {m['n_validation']} validation, {m['n_test']} test, "
+                   f"{m['n_labels']} labels -> {folder}")
+        return
     ds = build_text_dataset(name)
     folder = ds.save(out or Path("runs/data") / name)
     s = ds.summary()

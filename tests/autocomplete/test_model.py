@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from polymodal.autocomplete.model import MAX_CHARS, SessionAutocomplete, mrr_at_k, normalize_prefix
 from polymodal.datasets.aol_sessions import build_sessions
+from polymodal.errors import ModelError
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +59,43 @@ def test_every_index_trains_and_filters(data, index):
     m = SessionAutocomplete(index=index, trie_depth=2, max_leaf_size=50).fit(p[:8000], x[:8000], t[:8000])
     for prev, prefix in zip(tp[:100], tx[:100]):
         assert all(s.startswith(normalize_prefix(prefix)) for s in m.suggest(prev, prefix))
+
+
+def test_constrained_decoding_matches_exhaustive_prefix_ranking(model, data):
+    """Constrained beam search (full beam) returns the best-scoring labels among exactly those with the prefix:
+    checked against exhaustive path scores of every label, filtered by brute-force startswith."""
+    _, (p, x, t) = data
+    xr = model.xr_
+    full = max(xr.tree_.level_size(j) for j in range(xr.tree_.depth + 1))
+    for prev, prefix in list(zip(p, x))[:40]:
+        q, pre = normalize_prefix(prev).strip(), normalize_prefix(prefix)
+        allowed = model.matching_labels(pre)
+        assert sorted(allowed.tolist()) == [i for i, s in enumerate(model.labels_) if s.startswith(pre)]
+        idx, val = model.vectorizer_.transform_one(q, pre)
+        ids, sc = xr.predict_one(idx, val, k=10, beam_size=full, allowed=allowed)
+        row = model.vectorizer_.transform([q], [pre])
+        S = xr.decision_function_exhaustive(row)[0]
+        ref = np.sort(S[allowed])[::-1][:10]
+        assert np.allclose(sc, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_save_load_round_trip(model, data, tmp_path):
+    _, (p, x, t) = data
+    folder = model.save(tmp_path / "ac")
+    back = SessionAutocomplete.load(folder)
+    assert back.config == model.config and back.labels_ == model.labels_
+    for prev, prefix in list(zip(p, x))[:200]:
+        assert back.suggest(prev, prefix) == model.suggest(prev, prefix)
+    assert back.suggest("", "") == model.suggest("", "")
+
+
+def test_corrupt_or_missing_model_is_a_clear_error(model, tmp_path):
+    with pytest.raises(ModelError):
+        SessionAutocomplete.load(tmp_path / "nothing")
+    folder = model.save(tmp_path / "ac")
+    (folder / "autocomplete.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError):
+        SessionAutocomplete.load(folder)
+    with pytest.raises(ModelError, match="not fitted"):
+        SessionAutocomplete().save(tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -83,3 +83,11 @@ def test_invalid_trees_rejected():
         ClusterTree([np.array([0, 3])], np.array([0, 0, 1]))  # not a permutation
     with pytest.raises(ValueError):
         IndexerConfig(nr_splits=6)
+
+
+def test_ancestors_match_label_to_cluster(small_xmc):
+    tree = hierarchical_kmeans(pifa(small_xmc["X"], small_xmc["Y"]), IndexerConfig(nr_splits=4, max_leaf_size=20))
+    anc, off = tree.ancestors()
+    assert off[-1] == sum(tree.level_size(t) for t in range(1, tree.depth + 1))
+    for t in range(1, tree.depth + 1):
+        assert np.array_equal(anc[t - 1] - off[t - 1], tree.label_to_cluster(t))

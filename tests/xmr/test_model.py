@@ -117,3 +117,31 @@ def test_corrupt_model_folder(fitted, tmp_path):
         XRLinear.load(tmp_path / "m")
     with pytest.raises(ModelError):
         XRLinear.load(tmp_path / "missing")
+
+
+def test_constrained_beam_equals_exhaustive_over_allowed(fitted, small_xmc):
+    """With a beam covering every node, constrained search = the top-k of the exhaustive scores of the allowed
+    labels; with any beam, every result is allowed and its score is its true path score."""
+    X = small_xmc["Xte"][:60]
+    S = fitted.decision_function_exhaustive(X)
+    L = fitted.n_labels_
+    rng = np.random.default_rng(0)
+    full_beam = max(fitted.tree_.level_size(t) for t in range(fitted.tree_.depth + 1))
+    for i in range(X.shape[0]):
+        allowed = rng.choice(L, size=int(rng.integers(1, 40)), replace=False)
+        row = X[i]
+        ids, sc = fitted.predict_one(row.indices, row.data, k=10, beam_size=full_beam, allowed=allowed)
+        ref = allowed[np.argsort(-S[i, allowed], kind="stable")][:10]
+        assert np.allclose(sc, S[i, ref], rtol=1e-4, atol=1e-6)
+        assert set(ids) <= set(allowed.tolist())
+        ids2, sc2 = fitted.predict_one(row.indices, row.data, k=10, beam_size=2, allowed=allowed)
+        assert set(ids2) <= set(allowed.tolist()) and len(ids2) >= 1
+        assert np.allclose(S[i, ids2], sc2, rtol=1e-4, atol=1e-6)
+    # the reused mask is left clean: an unconstrained call afterwards is unchanged
+    row = X[0]
+    a = fitted.predict_one(row.indices, row.data, k=10)
+    b = fitted.predict(X[:1], k=10)
+    assert np.array_equal(a[0], b[0][0])
+    assert len(fitted.predict_one(row.indices, row.data, k=5, allowed=np.array([], np.int64))[0]) == 0
+    with pytest.raises(InputError, match="allowed label ids"):
+        fitted.predict_one(row.indices, row.data, allowed=np.array([L]))

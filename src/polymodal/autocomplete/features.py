@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..xmr.features import BlockConfig, TextVectorizer, VectorizerConfig, _l2_normalize_rows
+from ..xmr.strings import decode_strings, encode_strings
 
 
 def position_weighted_ngrams(text: str, lo: int, hi: int) -> dict[str, float]:
@@ -79,6 +80,20 @@ class PositionWeightedCharTfidf:
         _l2_normalize_rows(m)
         return m
 
+    def state(self, prefix: str) -> dict[str, np.ndarray]:
+        data, offsets = encode_strings(list(self.vocab_))
+        return {f"{prefix}.vocab_bytes": data, f"{prefix}.vocab_offsets": offsets, f"{prefix}.idf": self.idf_}
+
+    @classmethod
+    def from_state(cls, ngram_range, arrays: dict[str, np.ndarray], prefix: str) -> PositionWeightedCharTfidf:
+        self = cls(tuple(ngram_range))
+        strings = decode_strings(arrays[f"{prefix}.vocab_bytes"], arrays[f"{prefix}.vocab_offsets"])
+        self.vocab_ = {g: j for j, g in enumerate(strings)}
+        self.idf_ = np.asarray(arrays[f"{prefix}.idf"], dtype=np.float32)
+        if len(self.idf_) != len(self.vocab_):
+            raise ValueError(f"{len(self.vocab_)} prefix n-grams but {len(self.idf_)} idf values")
+        return self
+
     def transform_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.ngram_range
         get = self.vocab_.get
@@ -101,6 +116,11 @@ class SessionFeatureConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> SessionFeatureConfig:
+        return cls(prev_word_ngrams=tuple(d["prev_word_ngrams"]), prefix_char_ngrams=tuple(d["prefix_char_ngrams"]),
+                   use_prev=bool(d["use_prev"]))
+
 
 @dataclass
 class SessionVectorizer:
@@ -110,9 +130,23 @@ class SessionVectorizer:
 
     def fit(self, prev: Sequence[str], prefix: Sequence[str]) -> SessionVectorizer:
         c = self.config
-        self.prev_ = TextVectorizer(VectorizerConfig([BlockConfig("word", c.prev_word_ngrams, 1)]))
+        self.prev_ = TextVectorizer(self._prev_config())
         self.prev_.fit(list(prev))
         self.prefix_ = PositionWeightedCharTfidf(c.prefix_char_ngrams).fit(list(prefix))
+        return self
+
+    def _prev_config(self) -> VectorizerConfig:
+        return VectorizerConfig([BlockConfig("word", self.config.prev_word_ngrams, 1)])
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {**{f"prev.{k}": v for k, v in self.prev_.state().items()}, **self.prefix_.state("prefix")}
+
+    @classmethod
+    def from_state(cls, config: SessionFeatureConfig, arrays: dict[str, np.ndarray]) -> SessionVectorizer:
+        self = cls(config)
+        prev = {k[5:]: v for k, v in arrays.items() if k.startswith("prev.")}
+        self.prev_ = TextVectorizer.from_state(self._prev_config(), prev)
+        self.prefix_ = PositionWeightedCharTfidf.from_state(config.prefix_char_ngrams, arrays, "prefix")
         return self
 
     @property

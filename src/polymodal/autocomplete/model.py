@@ -13,19 +13,27 @@ k-means on label text below).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from .. import __version__
+from ..errors import InputError, ModelError
+from ..modelio import atomic_dir, load_arrays, read_config, save_arrays, write_config
 from ..xmr.metrics import labels_to_csr
-from ..xmr.model import XRLinear, XRLinearConfig
+from ..xmr.model import ARRAYS_FILE, XRLinear, XRLinearConfig
+from ..xmr.strings import decode_strings, encode_strings
 from .features import SessionFeatureConfig, SessionVectorizer
 from .indexers import hybrid_tree, trie_tree
 from .mpc import MostPopularCompletion
 
 INDEXES = ("kmeans-pifa", "kmeans-text", "trie", "hybrid")
+DECODES = ("constrained", "filter")
+FORMAT = "polymodal.autocomplete"
+FORMAT_VERSION = 1
 MAX_CHARS = 256  # longer previous queries / prefixes are truncated to this many characters
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
 _SEP = re.compile(r"[\s.]+")
@@ -53,15 +61,26 @@ class AutocompleteConfig:
     seed: int = 0
     threads: int = 0
     use_prev: bool = True
+    decode: str = "constrained"
 
     def __post_init__(self):
         if self.index not in INDEXES:
             raise InputError(f"index must be one of {INDEXES}, got {self.index!r}")
+        if self.decode not in DECODES:
+            raise InputError(f"decode must be one of {DECODES}, got {self.decode!r}")
         if self.trie_depth < 1:
             raise InputError("trie_depth must be >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AutocompleteConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown autocomplete settings {sorted(unknown)}")
+        return cls(**d)
 
 
 class SessionAutocomplete:
@@ -75,10 +94,9 @@ class SessionAutocomplete:
         cfg = self.config
         if not (len(prev) == len(prefix) == len(targets)) or not targets:
             raise InputError("prev, prefix and targets must be non-empty and of equal length")
-        from collections import Counter
-
         counts = Counter(targets)
         self.labels_ = sorted(counts, key=lambda q: (-counts[q], q))
+        self.label_counts_ = np.array([counts[q] for q in self.labels_], dtype=np.int64)
         index = {q: i for i, q in enumerate(self.labels_)}
         self.vectorizer_ = SessionVectorizer(SessionFeatureConfig(use_prev=cfg.use_prev)).fit(prev, prefix)
         X = self.vectorizer_.transform(prev, prefix)
@@ -87,8 +105,20 @@ class SessionAutocomplete:
                                 beam_size=cfg.beam_size, seed=cfg.seed, threads=cfg.threads)
         tree = self._tree(xr_cfg)
         self.xr_ = XRLinear(xr_cfg).fit(X, Y, tree=tree, progress=progress)
-        self.mpc_ = MostPopularCompletion(k=10).fit(self.labels_, [counts[q] for q in self.labels_])
+        self._index_labels()
         return self
+
+    def _index_labels(self):
+        self.mpc_ = MostPopularCompletion(k=10).fit(self.labels_, self.label_counts_)
+        order = sorted(range(len(self.labels_)), key=self.labels_.__getitem__)
+        self._sorted = np.array([self.labels_[i] for i in order])
+        self._sorted_ids = np.array(order, dtype=np.int64)
+
+    def matching_labels(self, prefix: str) -> np.ndarray:
+        """Ids of the labels that start with ``prefix`` (a contiguous range of the sorted labels)."""
+        lo = int(np.searchsorted(self._sorted, prefix, side="left"))
+        hi = int(np.searchsorted(self._sorted, prefix + "\U0010ffff", side="left"))
+        return self._sorted_ids[lo:hi]
 
     def _tree(self, xr_cfg: XRLinearConfig):
         cfg = self.config
@@ -111,6 +141,10 @@ class SessionAutocomplete:
         if not prefix:
             return self.mpc_.suggest("", k)
         idx, val = self.vectorizer_.transform_one(prev, prefix)
+        if self.config.decode == "constrained":
+            ids, _ = self.xr_.predict_one(idx, val, k=k, beam_size=self.config.beam_size,
+                                          allowed=self.matching_labels(prefix))
+            return [self.labels_[i] for i in ids]
         ids, _ = self.xr_.predict_one(idx, val, k=self.config.pool, beam_size=self.config.beam_size)
         out = []
         for i in ids:
@@ -123,6 +157,48 @@ class SessionAutocomplete:
 
     def suggest_batch(self, prev: Sequence[str], prefix: Sequence[str], k: int = 10) -> list[list[str]]:
         return [self.suggest(a, b, k) for a, b in zip(prev, prefix)]
+
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | Path) -> Path:
+        if not hasattr(self, "xr_"):
+            raise ModelError("this autocomplete model is not fitted")
+        with atomic_dir(folder) as tmp:
+            write_config(tmp, {
+                "format": FORMAT, "format_version": FORMAT_VERSION, "polymodal_version": __version__,
+                "autocomplete": self.config.to_dict(), "features": self.vectorizer_.config.to_dict(),
+                "xr_linear": self.xr_._config_dict(),
+            })
+            save_arrays(tmp / ARRAYS_FILE, self.xr_.arrays())
+            data, offsets = encode_strings(self.labels_)
+            save_arrays(tmp / "autocomplete.safetensors", {
+                **self.vectorizer_.state(), "labels.bytes": data, "labels.offsets": offsets,
+                "labels.counts": self.label_counts_})
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SessionAutocomplete:
+        cfg = read_config(folder, FORMAT, FORMAT_VERSION)
+        folder = Path(folder)
+        try:
+            self = cls(AutocompleteConfig.from_dict(cfg["autocomplete"]))
+            self.xr_ = XRLinear._from_parts(cfg["xr_linear"], folder / ARRAYS_FILE, folder)
+            arrays = load_arrays(folder / "autocomplete.safetensors")
+            self.vectorizer_ = SessionVectorizer.from_state(SessionFeatureConfig.from_dict(cfg["features"]), arrays)
+            self.labels_ = decode_strings(arrays["labels.bytes"], arrays["labels.offsets"])
+            self.label_counts_ = np.asarray(arrays["labels.counts"], dtype=np.int64)
+        except ModelError:
+            raise
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError, InputError) as exc:
+            raise ModelError(f"{folder}: invalid autocomplete model: {exc}") from None
+        if self.vectorizer_.n_features_ != self.xr_.n_features_in_:
+            raise ModelError(f"{folder}: vectoriser has {self.vectorizer_.n_features_} features, "
+                             f"matcher expects {self.xr_.n_features_in_}")
+        if not (len(self.labels_) == len(self.label_counts_) == self.xr_.n_labels_):
+            raise ModelError(f"{folder}: {len(self.labels_)} labels / {len(self.label_counts_)} counts for "
+                             f"{self.xr_.n_labels_} matcher labels")
+        self._index_labels()
+        return self
 
 
 def mrr_at_k(suggestions: Sequence[Sequence[str]], targets: Sequence[str], k: int = 10) -> float:

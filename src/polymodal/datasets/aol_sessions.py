@@ -14,13 +14,17 @@ Rules (Yadav et al., KDD 2021, as specified for polymodal):
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
+from ..xmr.text2text import atomic_write_text
 from .aol import load_rows
 
 GAP = timedelta(minutes=30)
@@ -52,12 +56,46 @@ class SessionExamples:
         self.session.append(session)
 
 
+def write_sessions_tsv(path: str | Path, ex: SessionExamples) -> None:
+    """``previous<TAB>prefix<TAB>target`` lines (normalised queries hold no tabs or newlines), atomically."""
+    atomic_write_text(Path(path), [f"{a}\t{b}\t{c}" for a, b, c in zip(ex.prev, ex.prefix, ex.target)])
+
+
+def read_sessions_tsv(path: str | Path) -> SessionExamples:
+    """Read ``previous<TAB>prefix<TAB>target`` lines; a clear DataError for a missing file or a bad line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    ex = SessionExamples()
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3 or not parts[2]:
+                raise DataError(f"{path}:{n}: expected 'previous<TAB>prefix<TAB>target' with a non-empty target")
+            ex.add(parts[0], parts[1], parts[2], -1)
+    if not len(ex):
+        raise DataError(f"{path}: no examples")
+    return ex
+
+
 @dataclass
 class SessionDataset:
     splits: dict[str, SessionExamples]
     labels: list[str]
     label_counts: np.ndarray  # training frequency of each label (as a next query)
     meta: dict
+
+    def save(self, out: str | Path) -> Path:
+        """train.tsv, validation.tsv, test.tsv (previous, prefix, target) and meta.json, each atomically."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, ex in self.splits.items():
+            write_sessions_tsv(out / f"{name}.tsv", ex)
+        atomic_write_text(out / "meta.json", [json.dumps(self.meta, indent=2)])
+        return out
 
     def label_ids(self, split: str) -> np.ndarray:
         """Label id of each example's target, -1 when the target is not a training label."""

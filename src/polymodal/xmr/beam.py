@@ -69,9 +69,12 @@ def _insert(top_n, top_s, cnt, keep, node, s):
 
 @njit(nogil=True, cache=True)
 def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, child_ptr,
-               n_levels, beam, keep_last, post, tmp, cur_n, cur_s, flat_n, flat_s):
+               n_levels, beam, keep_last, post, tmp, cur_n, cur_s, flat_n, flat_s, allow, aoff):
     """Beam search for one query down ``n_levels`` levels; returns the count m of results in cur_n/cur_s[:m].
-    ``flat_n``/``flat_s`` hold at least (max(beam, keep_last) * max_children) candidates."""
+    ``flat_n``/``flat_s`` hold at least (max(beam, keep_last) * max_children) candidates.
+    Constrained search: when ``allow`` is non-empty, node c of level t + 1 is a candidate only where
+    ``allow[aoff[t] + c]`` is non-zero (the search then never leaves the allowed subtree)."""
+    masked = len(allow) > 0
     cnt = 1
     cur_n[0] = 0
     cur_s[0] = 1.0
@@ -90,10 +93,14 @@ def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr
                         ent_val, tmp)
             ps = cur_s[b]
             for j in range(nc):
+                if masked and allow[aoff[t] + c_lo + j] == 0:
+                    continue
                 flat_n[m] = c_lo + j
                 flat_s[m] = _post(tmp[j], post, ps)
                 m += 1
         cnt = _select(flat_n, flat_s, m, keep, cur_n, cur_s)
+        if cnt == 0:
+            return 0
     return cnt
 
 

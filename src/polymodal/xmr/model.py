@@ -127,6 +127,10 @@ def as_labels(Y, n_rows: int) -> sp.csr_matrix:
     return Y
 
 
+_NO_MASK = np.zeros(0, np.uint8)
+_NO_OFFSETS = np.zeros(1, np.int64)
+
+
 class XRLinear:
     """XR-Linear extreme multi-label ranker. ``XRLinear(beam_size=20)`` overrides config fields."""
 
@@ -176,6 +180,7 @@ class XRLinear:
         self.n_features_in_ = d
         self.n_labels_ = Y.shape[1]
         self._max_children = self.weights_.max_children()
+        self._anc = None
         return self
 
     def _active_sets(self, X, Yprev, levels, tree: ClusterTree, t: int, threads: int) -> list[np.ndarray]:
@@ -248,10 +253,31 @@ class XRLinear:
         return ids, scores
 
     def predict_one(self, indices: np.ndarray, values: np.ndarray, k: int | None = None,
-                    beam_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Fast path for one query given as sorted feature ids and values (no scipy, no threads)."""
+                    beam_size: int | None = None, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Fast path for one query given as sorted feature ids and values (no scipy, no threads).
+
+        ``allowed``: optional label ids; the beam then only enters nodes with at least one allowed label below
+        them, so every result is allowed (constrained beam search, e.g. labels extending a typed prefix)."""
         self._check_fitted()
         k, beam_size = self._resolve(k, beam_size)
+        if allowed is None:
+            return self._search_one(indices, values, k, beam_size, _NO_MASK, _NO_OFFSETS)
+        allowed = np.asarray(allowed, dtype=np.int64)
+        if len(allowed) == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        if allowed.min() < 0 or allowed.max() >= self.tree_.n_labels:
+            raise InputError(f"allowed label ids must lie in 0..{self.tree_.n_labels - 1}")
+        if getattr(self, "_anc", None) is None:
+            self._anc, self._aoff = self.tree_.ancestors()
+            self._mask = np.zeros(int(self._aoff[-1]), np.uint8)
+        nodes = self._anc[:, allowed].ravel()
+        self._mask[nodes] = 1
+        try:
+            return self._search_one(indices, values, k, beam_size, self._mask, self._aoff)
+        finally:
+            self._mask[nodes] = 0  # the mask buffer is reused: leave it all-zero
+
+    def _search_one(self, indices, values, k, beam_size, allow, aoff):
         nq = len(indices)
         buf = self._one_buffers(k, beam_size)
         if len(buf["q_idx"]) < nq + 1:
@@ -270,7 +296,7 @@ class XRLinear:
                                w.hash_rows, w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, self.tree_.depth,
                                beam_size, k,
                                _beam.POST[self.config.post_processor], buf["tmp"], buf["cur_n"], buf["cur_s"],
-                               buf["flat_n"], buf["flat_s"])
+                               buf["flat_n"], buf["flat_s"], allow, aoff)
         return self.tree_.label_perm[buf["cur_n"][:cnt]], buf["cur_s"][:cnt].astype(np.float32)
 
     def _one_buffers(self, k: int, beam_size: int) -> dict:
@@ -344,6 +370,7 @@ class XRLinear:
                 raise ValueError("tree and config disagree on the number of labels")
             self.weights_.validate(self.n_features_in_, self.tree_)
             self._max_children = self.weights_.max_children()
+            self._anc = None
         except ModelError:
             raise
         except (KeyError, ValueError, TypeError, InputError) as exc:

@@ -66,6 +66,19 @@ class ClusterTree:
             node = self.parents(level)[node]
         return node
 
+    def ancestors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(anc, offsets)``: ``anc[t - 1, l]`` = ``offsets[t - 1]`` + the node of label l at level t (t = 1..depth),
+        i.e. ids in one flat numbering of every node below the root (what constrained beam search masks)."""
+        sizes = [self.level_size(t) for t in range(1, self.depth + 1)]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        anc = np.empty((self.depth, self.n_labels), dtype=np.int64)
+        node = self.slot_of_label()
+        for t in range(self.depth, 0, -1):
+            anc[t - 1] = node + offsets[t - 1]
+            if t > 1:
+                node = self.parents(t)[node]
+        return anc, offsets
+
     def cluster_chain(self) -> list[sp.csr_matrix]:
         """PECOS-style chain: C_t of shape (K_t, K_{t-1}) for t = 1..depth, label rows in label-id order."""
         chain = []

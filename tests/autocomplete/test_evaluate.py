@@ -1,0 +1,58 @@
+"""Autocompletion metrics against hand-computed values and sacrebleu's own sentence BLEU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sacrebleu.metrics import BLEU
+
+from polymodal.autocomplete.evaluate import (
+    FREQ_BUCKETS,
+    PREFIX_BUCKETS,
+    freq_bucket,
+    latency,
+    per_request,
+    prefix_bucket,
+    summarize,
+)
+
+
+def test_rank_metrics_by_hand():
+    sugg = [["a b", "c"], ["x", "y", "z"], []]
+    tgt = ["c", "q", "q"]
+    r = per_request(sugg, tgt, k=10)
+    assert np.allclose(r["rr"], [0.5, 0.0, 0.0])
+    assert np.allclose(r["success@1"], [0, 0, 0]) and np.allclose(r["success@10"], [1, 0, 0])
+    r = per_request([["c", "a"]], ["c"], k=2)
+    assert r["rr"][0] == 1.0 and r["success@1"][0] == 1.0
+
+
+def test_rank_weighted_bleu_against_sacrebleu():
+    bleu = BLEU(effective_order=True)
+    sugg = ["new york times", "new york", "newark airport"]
+    t = "new york hotels"
+    expect = sum(bleu.sentence_score(s, [t]).score / 100 / (j + 1) for j, s in enumerate(sugg))
+    expect /= sum(1 / j for j in range(1, 11))
+    assert per_request([sugg], [t])["bleu_rw"][0] == pytest.approx(expect)
+    # an exact first suggestion alone earns 1 / H_10
+    assert per_request([[t]], [t])["bleu_rw"][0] == pytest.approx(1 / sum(1 / j for j in range(1, 11)))
+
+
+def test_buckets_and_summary():
+    assert [prefix_bucket(n) for n in (1, 2, 3, 4, 6, 7, 40)] == ["1", "2", "3", "4-6", "4-6", "7+", "7+"]
+    assert [freq_bucket(n) for n in (0, 1, 2, 5, 6, 20, 21)] == ["unseen", "1", "2-5", "2-5", "6-20", "6-20", "21+"]
+    arrays = {"rr": np.array([1.0, 0.5, 0.0, 0.25])}
+    g = np.array(["1", "1", "7+", "7+"])
+    out = summarize(arrays, {"prefix_length": (g, [b[0] for b in PREFIX_BUCKETS])})
+    assert out["MRR@10"] == pytest.approx(0.4375) and out["n"] == 4
+    assert out["by_prefix_length"]["1"]["MRR@10"] == pytest.approx(0.75)
+    assert out["by_prefix_length"]["7+"]["MRR@10"] == pytest.approx(0.125)
+    assert out["by_prefix_length"]["2"]["n"] == 0
+    assert len(FREQ_BUCKETS) == 5
+
+
+def test_latency_counts_every_request():
+    calls = []
+    res = latency(lambda a, b: calls.append((a, b)), ["p1", "p2"], ["x", "y"], n=50, warmup=5)
+    assert len(calls) == 55 and res["requests"] == 50
+    assert 0 <= res["p50_ms"] <= res["p99_ms"]
