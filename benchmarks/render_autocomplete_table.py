@@ -12,6 +12,18 @@ BUCKETS = ["1", "2", "3", "4-6", "7+"]
 FREQ = ["unseen", "1", "2-5", "6-20", "21+"]
 
 
+def by_group(rows: list[dict], mpc: dict, group: str, buckets: list[str], title: str) -> None:
+    print(title)
+    print()
+    n = {b: mpc[f"by_{group}"][b]["n"] for b in buckets}
+    print("| variant | " + " | ".join(f"{b} ({n[b]})" for b in buckets) + " |")
+    print("|---|" + "---|" * len(buckets))
+    for r in rows + [{"variant": "MPC", "xr": mpc}]:
+        by = r["xr"][f"by_{group}"]
+        print(f"| {r['variant']} | " + " | ".join(f"{by[b]['MRR@10']:.4f}" for b in buckets) + " |")
+    print()
+
+
 def main() -> None:
     d = json.load(open(sys.argv[1]))
     rows = d["variants"]
@@ -26,23 +38,10 @@ def main() -> None:
     print(f"| MPC | {mpc['MRR@10']:.4f} | 1.000 | {mpc['success@1']:.4f} | {mpc['success@10']:.4f} | "
           f"{mpc['bleu_rw']:.4f} | | | | |")
     print()
-    print("MRR@10 by prefix length (characters typed; requests per bucket in the header):")
-    print()
-    n = {b: mpc["by_prefix_length"][b]["n"] for b in BUCKETS}
-    print("| variant | " + " | ".join(f"{b} ({n[b]})" for b in BUCKETS) + " |")
-    print("|---|" + "---|" * len(BUCKETS))
-    for r in rows + [{"variant": "MPC", "xr": mpc}]:
-        by = r["xr"]["by_prefix_length"]
-        print(f"| {r['variant']} | " + " | ".join(f"{by[b]['MRR@10']:.4f}" for b in BUCKETS) + " |")
-    print()
-    print("MRR@10 by the target's training frequency (unseen = not a label: a miss for every method):")
-    print()
-    n = {b: mpc["by_label_frequency"][b]["n"] for b in FREQ}
-    print("| variant | " + " | ".join(f"{b} ({n[b]})" for b in FREQ) + " |")
-    print("|---|" + "---|" * len(FREQ))
-    for r in rows + [{"variant": "MPC", "xr": mpc}]:
-        by = r["xr"]["by_label_frequency"]
-        print(f"| {r['variant']} | " + " | ".join(f"{by[b]['MRR@10']:.4f}" for b in FREQ) + " |")
+    by_group(rows, mpc, "prefix_length", BUCKETS, "MRR@10 by prefix length (characters typed; requests per bucket "
+             "in the header):")
+    by_group(rows, mpc, "label_frequency", FREQ, "MRR@10 by the target's training frequency (unseen = not a label: "
+             "a miss for every method):")
     if d.get("libpecos"):
         print()
         print("| same features + tree | MRR@10 polymodal | MRR@10 libpecos | relative difference | train s polymodal "

@@ -80,3 +80,13 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path} is corrupt: {exc}") from None
+
+
+def dataclass_from_dict(cls, d: dict, what: str):
+    """``cls(**d)`` for a config dataclass, refusing keys it does not know (a newer or foreign config)."""
+    from dataclasses import fields
+
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ModelError(f"unknown {what} config keys: {sorted(unknown)}")
+    return cls(**d)

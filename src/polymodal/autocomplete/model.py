@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..errors import InputError, ModelError
-from ..modelio import atomic_dir, load_arrays, read_config, save_arrays, write_config
+from ..modelio import atomic_dir, dataclass_from_dict, load_arrays, read_config, save_arrays, write_config
 from ..xmr.metrics import labels_to_csr
 from ..xmr.model import ARRAYS_FILE, XRLinear, XRLinearConfig
 from ..xmr.strings import decode_strings, encode_strings
@@ -76,11 +76,7 @@ class AutocompleteConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> AutocompleteConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown autocomplete settings {sorted(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "autocomplete")
 
 
 class SessionAutocomplete:

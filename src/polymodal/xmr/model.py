@@ -8,7 +8,7 @@ search (see :mod:`.beam`). Fitted attributes end in ``_``. Defaults follow PECOS
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from .. import __version__
 from ..errors import InputError, ModelError
-from ..modelio import atomic_dir, load_arrays, read_config, save_arrays, write_config
+from ..modelio import atomic_dir, dataclass_from_dict, load_arrays, read_config, save_arrays, write_config
 from . import beam as _beam
 from .chunked import ChunkedWeights, pack
 from .indexer import IndexerConfig, hierarchical_kmeans, pifa
@@ -81,11 +81,7 @@ class XRLinearConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> XRLinearConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ModelError(f"unknown XR-Linear config keys: {sorted(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "XR-Linear")
 
 
 def as_features(X, n_features: int | None = None, name: str = "X") -> sp.csr_matrix:
