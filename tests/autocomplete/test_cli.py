@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from polymodal.autocomplete.model import SessionAutocomplete
+from polymodal.autocomplete.model import SessionAutocomplete, normalize_prefix
 from polymodal.cli import main
 from polymodal.datasets.aol_sessions import SessionExamples, build_sessions, write_sessions_tsv
 
@@ -90,6 +90,13 @@ def test_bad_files(files, model_dir, tmp_path, capsys):
 
 
 def test_suggest_odd_inputs_do_not_crash(model_dir, capsys):
-    for prefix in ["", "\x00\x1b", "é" * 5000, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzq"]:
+    m = SessionAutocomplete.load(model_dir)
+    for prefix in ["", "\x00\x1b", "é" * 5000, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzq", "new\udcff "]:
         assert main(["autocomplete", "suggest", "-m", str(model_dir), "--prefix", prefix]) == 0
-    capsys.readouterr()
+        lines = capsys.readouterr().out.splitlines()
+        norm = normalize_prefix(prefix)
+        assert lines == m.suggest("", prefix)
+        assert all(s.startswith(norm) for s in lines)
+        if not norm:  # empty after normalisation: the most popular queries
+            assert lines == m.mpc_.suggest("", 10) and len(lines) == 10
+    assert normalize_prefix("new\udcff ") == "new "

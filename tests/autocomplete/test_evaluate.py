@@ -48,11 +48,19 @@ def test_buckets_and_summary():
     assert out["by_prefix_length"]["1"]["MRR@10"] == pytest.approx(0.75)
     assert out["by_prefix_length"]["7+"]["MRR@10"] == pytest.approx(0.125)
     assert out["by_prefix_length"]["2"]["n"] == 0
-    assert len(FREQ_BUCKETS) == 5
+    assert freq_bucket(10**9) == "21+" and [b[0] for b in FREQ_BUCKETS][-1] == "21+"
 
 
-def test_latency_counts_every_request():
+def test_latency_percentiles_from_the_clock(monkeypatch):
+    """With a fake clock where timed request i (1-based) takes i ms, p50/p99/mean are those of 1..n ms."""
+    import polymodal.autocomplete.evaluate as ev
+
+    ticks = iter(np.cumsum([0.0] + [x for i in range(1, 51) for x in (i / 1000, 0.0)]))
+    monkeypatch.setattr(ev.time, "perf_counter", lambda: float(next(ticks)))
     calls = []
     res = latency(lambda a, b: calls.append((a, b)), ["p1", "p2"], ["x", "y"], n=50, warmup=5)
-    assert len(calls) == 55 and res["requests"] == 50
-    assert 0 <= res["p50_ms"] <= res["p99_ms"]
+    durations = np.arange(1, 51, dtype=float)
+    assert len(calls) == 55 and calls[:3] == [("p1", "x"), ("p2", "y"), ("p1", "x")]
+    assert res["p50_ms"] == pytest.approx(np.percentile(durations, 50))
+    assert res["p99_ms"] == pytest.approx(np.percentile(durations, 99))
+    assert res["mean_ms"] == pytest.approx(25.5)

@@ -65,11 +65,11 @@ def train(
     """Train an autocompletion model (features + label index + rankers + MPC) into MODEL folder."""
     from .model import AutocompleteConfig, SessionAutocomplete
 
+    if beam_size <= 0 or pool <= 0 or max_leaf_size <= 1 or nr_splits < 2:
+        raise InputError("beam-size and pool must be positive, max-leaf-size > 1, nr-splits >= 2")
     cfg = AutocompleteConfig(index=_INDEX_ALIASES.get(index, index), trie_depth=trie_depth, decode=decode,
                              beam_size=beam_size, pool=pool, max_leaf_size=max_leaf_size, nr_splits=nr_splits,
                              use_prev=not no_prev, seed=seed, threads=threads)
-    if beam_size <= 0 or pool <= 0 or max_leaf_size <= 1 or nr_splits < 2:
-        raise InputError("beam-size and pool must be positive, max-leaf-size > 1, nr-splits >= 2")
     ex = _examples(input, "train")
     t0 = time.perf_counter()
     m = SessionAutocomplete(cfg).fit(ex.prev, ex.prefix, ex.target, progress=not quiet)

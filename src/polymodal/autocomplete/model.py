@@ -12,6 +12,7 @@ k-means on label text below).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -107,13 +108,13 @@ class SessionAutocomplete:
     def _index_labels(self):
         self.mpc_ = MostPopularCompletion(k=10).fit(self.labels_, self.label_counts_)
         order = sorted(range(len(self.labels_)), key=self.labels_.__getitem__)
-        self._sorted = np.array([self.labels_[i] for i in order])
+        self._sorted = [self.labels_[i] for i in order]  # a list: a numpy str array would pad every label
         self._sorted_ids = np.array(order, dtype=np.int64)
 
     def matching_labels(self, prefix: str) -> np.ndarray:
         """Ids of the labels that start with ``prefix`` (a contiguous range of the sorted labels)."""
-        lo = int(np.searchsorted(self._sorted, prefix, side="left"))
-        hi = int(np.searchsorted(self._sorted, prefix + "\U0010ffff", side="left"))
+        lo = bisect.bisect_left(self._sorted, prefix)
+        hi = bisect.bisect_left(self._sorted, prefix + "\U0010ffff", lo)
         return self._sorted_ids[lo:hi]
 
     def _tree(self, xr_cfg: XRLinearConfig):

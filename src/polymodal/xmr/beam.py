@@ -33,23 +33,27 @@ def _post(s, kind, parent):
     return s
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _add_feature(f, v, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out):
+    """out[child] += v * w_{f,child} for the chunk's row of feature f (open-addressing hash lookup; absent: no-op)."""
+    h = np.int64(feature_hash(f)) & hmask
+    while True:
+        k = hkeys[hbase + h]
+        if k == f:
+            r = r0 + hrows[hbase + h]
+            for e in range(row_ptr[r], row_ptr[r + 1]):
+                out[ent_child[e]] += v * ent_val[e]
+            return
+        if k == -1:
+            return
+        h = (h + 1) & hmask
+
+
 @njit(nogil=True, cache=True)
 def score_chunk(q_idx, q_val, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out):
     """out[child] += sum over query features f present in the chunk of x_f * w_{f,child} (hash lookups)."""
     for j in range(len(q_idx)):
-        f = q_idx[j]
-        h = np.int64(feature_hash(f)) & hmask
-        while True:
-            k = hkeys[hbase + h]
-            if k == f:
-                r = r0 + hrows[hbase + h]
-                v = q_val[j]
-                for e in range(row_ptr[r], row_ptr[r + 1]):
-                    out[ent_child[e]] += v * ent_val[e]
-                break
-            if k == -1:
-                break
-            h = (h + 1) & hmask
+        _add_feature(q_idx[j], q_val[j], r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -133,17 +137,7 @@ def _score_row(x_indices, x_data, a, b, n_feat, bias, r0, hbase, hmask, hkeys, h
                 break
             f = n_feat
             v = bias
-        h = np.int64(feature_hash(f)) & hmask
-        while True:
-            k = hkeys[hbase + h]
-            if k == f:
-                r = r0 + hrows[hbase + h]
-                for e in range(row_ptr[r], row_ptr[r + 1]):
-                    out[ent_child[e]] += v * ent_val[e]
-                break
-            if k == -1:
-                break
-            h = (h + 1) & hmask
+        _add_feature(f, v, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out)
 
 
 @njit(nogil=True, cache=True)
