@@ -11,7 +11,7 @@ DEMO_DIR ?= runs/demo
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m pip install -q -e ".[test,bench,serve,torch]"
 	touch $@
 
 install: $(BIN)/.installed

@@ -12,6 +12,8 @@ import typer
 
 from .autocomplete.cli import app as autocomplete_app
 from .errors import InputError, PolymodalError
+from .retrieval.cli import app as retrieval_app
+from .serve.cli import serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="polymodal: extreme multi-label ranking and multimodal models.")
@@ -20,6 +22,8 @@ xmr_app = typer.Typer(no_args_is_help=True, help="XR-Linear extreme multi-label 
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(xmr_app, name="xmr")
 app.add_typer(autocomplete_app, name="autocomplete")
+app.add_typer(retrieval_app, name="retrieval")
+app.command("serve")(serve)
 
 
 @datasets_app.command("list")

@@ -11,10 +11,11 @@ Targets that are not training labels stay in every mean and count as misses for 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from ..timing import latency as timed
 
 PREFIX_BUCKETS = (("1", 1, 1), ("2", 2, 2), ("3", 3, 3), ("4-6", 4, 6), ("7+", 7, 10**9))
 FREQ_BUCKETS = (("unseen", 0, 0), ("1", 1, 1), ("2-5", 2, 5), ("6-20", 6, 20), ("21+", 21, 10**12))
@@ -123,16 +124,4 @@ def headline(result: dict, k: int = 10) -> dict:
 def latency(fn: Callable[[str, str], object], prev: Sequence[str], prefix: Sequence[str], n: int = 10_000,
             warmup: int = 500) -> dict[str, float]:
     """p50/p99/mean milliseconds of ``fn(prev, prefix)`` over n requests (cycling the inputs) after warm-up."""
-    m = len(prefix)
-    for i in range(min(warmup, n)):
-        fn(prev[i % m], prefix[i % m])
-    times = np.empty(n)
-    clock = time.perf_counter
-    for i in range(n):
-        a, b = prev[i % m], prefix[i % m]
-        t0 = clock()
-        fn(a, b)
-        times[i] = clock() - t0
-    times *= 1e3
-    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
-            "mean_ms": float(times.mean()), "requests": n}
+    return timed(fn, list(zip(prev, prefix)), n, warmup)

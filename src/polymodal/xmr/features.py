@@ -1,6 +1,7 @@
 """Text features of the product-search paper: word n-gram TF-IDF + word-boundary-aware character n-gram TF-IDF.
 
-Each block is TF-IDF weighted (smooth idf ``ln((1+n)/(1+df)) + 1``, optional sublinear tf ``1 + ln tf``) and
+Each block is TF-IDF weighted (smooth idf ``ln((1+n)/(1+df)) + 1``, or idf = 1 with ``use_idf=False``; optional
+sublinear tf ``1 + ln tf``) and
 L2-normalised; the blocks are stacked side by side and the row is L2-normalised again. Output: float32 CSR.
 
 Why not scikit-learn's ``TfidfVectorizer``: we need (1) the vocabulary as plain strings for a pickle-free model
@@ -30,6 +31,7 @@ class BlockConfig:
     ngram_range: tuple[int, int] = (1, 2)
     min_df: int = 1
     sublinear_tf: bool = True
+    use_idf: bool = True  # False: plain (sublinear) term frequencies, idf fixed at 1
 
     def __post_init__(self):
         self.ngram_range = tuple(int(x) for x in self.ngram_range)
@@ -132,7 +134,10 @@ class _Block:
             m = m[:, keep]
             df = df[keep]
         n = len(texts)
-        self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+        if self.cfg.use_idf:
+            self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+        else:
+            self.idf = np.ones(len(df), np.float32)
         return m
 
     def weight(self, m: sp.csr_matrix) -> sp.csr_matrix:

@@ -1,0 +1,119 @@
+"""``polymodal retrieval train | search | evaluate``: query -> item retrieval with XR-Linear."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import InputError
+
+app = typer.Typer(no_args_is_help=True, help="Query -> item retrieval (XR-Linear, the product-search paper).")
+DATASETS = ("aol-clicks", "amazon-toys-category")
+
+
+def _pairs(dataset: str | None, input: Path | None, part: str):
+    """(texts, label lists, label names) from a text2text file or a real dataset's train/test part."""
+    from ..xmr.text2text import read_labels, read_text2text
+
+    if (dataset is None) == (input is None):
+        raise InputError("give exactly one of --dataset and --input")
+    if input is not None:
+        lpath = input.parent / "labels.txt"
+        names = read_labels(lpath) if lpath.is_file() else None
+        texts, ys = read_text2text(input, len(names) if names else None)
+        return texts, ys, names
+    if dataset not in DATASETS:
+        raise InputError(f"--dataset must be one of {DATASETS}, got {dataset!r}")
+    from ..datasets import build_text_dataset
+
+    ds = build_text_dataset(dataset)
+    if part == "train":
+        return ds.train_texts, ds.train_labels, ds.labels
+    return ds.test_texts, ds.test_labels, ds.labels
+
+
+@app.command("train")
+def train(
+    model: Annotated[Path, typer.Option("--model", "-m", help="model folder to write")],
+    dataset: Annotated[str | None, typer.Option(help="aol-clicks | amazon-toys-category")] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="text2text training file "
+                                                "(labels.txt beside it)")] = None,
+    features: Annotated[str, typer.Option(help="word | char | tfidf | all | default")] = "all",
+    threshold: Annotated[float, typer.Option(help="weight-pruning threshold")] = 0.1,
+    beam_size: int = 10,
+    nr_splits: int = 16,
+    max_leaf_size: int = 100,
+    seed: int = 0,
+    threads: Annotated[int, typer.Option(help="0 = all cores")] = 0,
+    quiet: bool = False,
+) -> None:
+    """Train XR-Linear retrieval (features + label tree + rankers) into MODEL folder."""
+    from ..xmr.model import XRLinearConfig
+    from ..xmr.text_model import XRTextModel
+    from .features import feature_config
+
+    vec = feature_config(features)
+    cfg = XRLinearConfig(threshold=threshold, beam_size=beam_size, nr_splits=nr_splits,
+                         max_leaf_size=max_leaf_size, seed=seed, threads=threads)
+    texts, ys, names = _pairs(dataset, input, "train")
+    t0 = time.perf_counter()
+    m = XRTextModel(cfg, vec).fit(texts, ys, names, progress=not quiet)
+    m.save(model)
+    typer.echo(f"trained on {len(texts)} queries, {m.xr.n_labels_} items, features {features}, "
+               f"{m.xr.weights_.nnz} weights in {time.perf_counter() - t0:.1f}s -> {model}", err=True)
+
+
+@app.command("search")
+def search(
+    model: Annotated[Path, typer.Option("--model", "-m")],
+    queries: Annotated[list[str], typer.Argument(help="one or more queries")],
+    k: Annotated[int, typer.Option("-k")] = 10,
+    beam_size: int | None = None,
+) -> None:
+    """One JSON line per query: {"query": ..., "items": [...], "scores": [...]}."""
+    from ..xmr.text_model import XRTextModel
+
+    if k <= 0:
+        raise InputError(f"-k must be a positive integer, got {k}")
+    m = XRTextModel.load(model)
+    for q in queries:
+        ids, scores = m.predict_one(q, k=k, beam_size=beam_size)
+        sys.stdout.write(json.dumps({"query": q, "items": [m.labels_[i] for i in ids],
+                                     "scores": [round(float(s), 6) for s in scores]}) + "\n")
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", "-m")],
+    dataset: Annotated[str | None, typer.Option(help="aol-clicks | amazon-toys-category (its test part)")] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="text2text test file")] = None,
+    beam_size: int | None = None,
+    latency_requests: Annotated[int, typer.Option(help="timed single queries (0 = skip)")] = 10_000,
+) -> None:
+    """Recall@10/100, P@1, MRR, single-query p50/p99 and model size; the LAST stdout line is one JSON object."""
+    from ..xmr.text_model import XRTextModel
+    from .evaluate import folder_bytes, recall_metrics, search_latency
+
+    if latency_requests < 0:
+        raise InputError("--latency-requests must be >= 0")
+    m = XRTextModel.load(model)
+    texts, ys, _ = _pairs(dataset, input, "test")
+    if any(c >= m.xr.n_labels_ for ls in ys for c in ls):
+        raise InputError(f"test labels exceed the model's {m.xr.n_labels_} items")
+    t0 = time.perf_counter()
+    ids, _ = m.predict(texts, k=100, beam_size=beam_size)
+    res: dict = recall_metrics(ys, ids, m.xr.n_labels_)
+    res["batch_ms_per_query"] = round(1e3 * (time.perf_counter() - t0) / len(texts), 4)
+    if latency_requests:
+        lat = search_latency(m, texts, n=latency_requests, beam_size=beam_size)
+        res["p50_ms"], res["p99_ms"] = round(lat["p50_ms"], 4), round(lat["p99_ms"], 4)
+    res["model_mb"] = round(folder_bytes(model) / 1e6, 2)
+    res["n"] = len(texts)
+    for key, v in res.items():
+        typer.echo(f"{key:>20}  {v}", err=True)
+    print(json.dumps(res))

@@ -1,0 +1,32 @@
+"""Retrieval metrics (recall@k, precision@1, MRR), single-query latency and model size."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..timing import latency
+from ..xmr.metrics import labels_to_csr, ranking_metrics
+
+
+def recall_metrics(label_lists: Sequence[Sequence[int]], ids: np.ndarray, n_items: int) -> dict[str, float]:
+    """R@10, R@100 (if 100 columns were retrieved), P@1 and MRR, in percent."""
+    ks = (1, 10, 100) if ids.shape[1] >= 100 else (1, 10)
+    m = ranking_metrics(labels_to_csr(label_lists, n_items), ids, ks=ks)
+    return {key: round(m[key], 4) for key in ("P@1", "R@10", "R@100", "MRR") if key in m}
+
+
+def folder_bytes(path: str | os.PathLike) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def search_latency(model, texts: Sequence[str], n: int = 10_000, k: int = 10, beam_size: int | None = None) -> dict:
+    """End-to-end single-query latency: raw text in, k (label string, score) pairs out."""
+    def one(text):
+        ids, scores = model.predict_one(text, k=k, beam_size=beam_size)
+        return [(model.labels_[i], float(s)) for i, s in zip(ids, scores)]
+
+    return latency(one, [(t,) for t in texts], n=n)

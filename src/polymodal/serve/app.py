@@ -1,0 +1,143 @@
+"""FastAPI app: ``GET /v1/search``, ``GET /v1/autocomplete``, ``GET /healthz``; OpenAPI docs at ``/docs``.
+
+Every error is JSON ``{"error": CODE, "detail": ...}`` with a 4xx status for a client mistake (422 bad
+parameter, 413 text over 512 characters, 400 query string not UTF-8, 404/405 unknown route/method, 503 model not
+loaded) and 500 ``internal_error`` (no stack trace) for a bug. Endpoints are ``async``: a query takes well under
+a millisecond of CPU, so running it on the event loop avoids a thread hop per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+from urllib.parse import unquote_to_bytes
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import InputError
+from .models import ServedModels, load_from_env
+
+MAX_TEXT = 512
+MAX_K = 100
+log = logging.getLogger("polymodal.serve")
+
+_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "text_too_long",
+          422: "invalid_request", 503: "model_not_loaded"}
+
+
+class Item(BaseModel):
+    item: str
+    score: float
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[Item]
+
+
+class AutocompleteResponse(BaseModel):
+    prev: str
+    prefix: str
+    suggestions: list[str]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: str | list | dict
+
+
+def error(status: int, detail, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": code or _CODES.get(status, "error"), "detail": detail}, status_code=status)
+
+
+def _json(payload: dict) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
+
+
+class Utf8QueryMiddleware:
+    """Reject a query string whose percent-decoded values are not UTF-8 (Starlette would silently turn the bad
+    bytes into U+FFFD). Pure ASGI, so it costs a few microseconds per request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("query_string"):
+            try:
+                for part in scope["query_string"].split(b"&"):
+                    unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                resp = error(400, "query string parameters must be UTF-8 (percent-encoded)", "invalid_utf8")
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(models: ServedModels | None = None) -> FastAPI:
+    """The app over already-loaded models (``None``: load from POLYMODAL_*_MODEL, for ``uvicorn --factory``)."""
+    models = models if models is not None else load_from_env()
+    err = {code: {"model": ErrorResponse} for code in (400, 413, 422, 503)}
+    app = FastAPI(title="polymodal", version=__version__,
+                  description="XR-Linear product search and session-aware query autocompletion.")
+    app.state.models = models
+    app.add_middleware(Utf8QueryMiddleware)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        too_long = [e for e in errors if e.get("type") == "string_too_long"]
+        if too_long:
+            name = too_long[0]["loc"][-1]
+            return error(413, f"{name}: at most {MAX_TEXT} characters")
+        return error(422, [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in errors])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return error(exc.status_code, exc.detail)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError):
+        return error(422, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):
+        log.exception("internal error on %s", request.url.path)
+        return error(500, "internal server error", "internal_error")
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """Liveness and which models this process serves."""
+        return {"status": "ok", "version": __version__,
+                "models": {"search": models.search_path, "autocomplete": models.autocomplete_path}}
+
+    @app.get("/v1/search", response_model=SearchResponse, responses=err)
+    async def search(
+        q: Annotated[str, Query(max_length=MAX_TEXT, description="the search query")],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="number of items")] = 10,
+    ):
+        """Top-k items for a query (XR-Linear beam search), best first."""
+        if models.search is None:
+            return error(503, "this server was started without --search-model")
+        if not q.strip():
+            return error(422, "q is empty")
+        results = [{"item": s, "score": round(v, 6)} for s, v in models.search_items(q, k)]
+        return _json({"query": q, "results": results})
+
+    @app.get("/v1/autocomplete", response_model=AutocompleteResponse, responses=err)
+    async def autocomplete(
+        prefix: Annotated[str, Query(max_length=MAX_TEXT, description="what the user has typed so far")],
+        prev: Annotated[str, Query(max_length=MAX_TEXT, description="the session's previous query")] = "",
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="number of suggestions")] = 10,
+    ):
+        """Up to k full queries that extend the prefix, best first (session-aware XR-Linear)."""
+        if models.autocomplete is None:
+            return error(503, "this server was started without --autocomplete-model")
+        return _json({"prev": prev, "prefix": prefix, "suggestions": models.complete(prev, prefix, k)})
+
+    return app

@@ -1,0 +1,58 @@
+"""The models one service process holds: loaded once at start-up, each behind a lock.
+
+The XR-Linear single-query path reuses per-model scratch buffers (no allocation per request), so one model must
+not run two queries at once. The endpoints are ``async`` and therefore run one at a time per worker on the event
+loop; the lock keeps that true if a caller ever runs them from threads (an uncontended lock costs ~50 ns).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ModelError
+
+SEARCH_ENV = "POLYMODAL_SEARCH_MODEL"
+AUTOCOMPLETE_ENV = "POLYMODAL_AUTOCOMPLETE_MODEL"
+
+
+@dataclass
+class ServedModels:
+    search: object | None = None  # XRTextModel
+    autocomplete: object | None = None  # SessionAutocomplete
+    search_path: str | None = None
+    autocomplete_path: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def search_items(self, q: str, k: int) -> list[tuple[str, float]]:
+        with self.lock:
+            ids, scores = self.search.predict_one(q, k=k)
+            return [(self.search.labels_[i], float(s)) for i, s in zip(ids, scores)]
+
+    def complete(self, prev: str, prefix: str, k: int) -> list[str]:
+        with self.lock:
+            return self.autocomplete.suggest(prev, prefix, k)
+
+
+def load_models(search: str | os.PathLike | None, autocomplete: str | os.PathLike | None) -> ServedModels:
+    """Load the given model folders; a missing or corrupt folder raises :class:`ModelError` naming it."""
+    if search is None and autocomplete is None:
+        raise ModelError("give at least one of --search-model and --autocomplete-model")
+    out = ServedModels()
+    if search is not None:
+        from ..xmr.text_model import XRTextModel
+
+        out.search = XRTextModel.load(search)
+        out.search_path = str(Path(search))
+    if autocomplete is not None:
+        from ..autocomplete.model import SessionAutocomplete
+
+        out.autocomplete = SessionAutocomplete.load(autocomplete)
+        out.autocomplete_path = str(Path(autocomplete))
+    return out
+
+
+def load_from_env() -> ServedModels:
+    return load_models(os.environ.get(SEARCH_ENV) or None, os.environ.get(AUTOCOMPLETE_ENV) or None)
