@@ -26,6 +26,7 @@ _RAW = "https://raw.githubusercontent.com"
 _VERBATIM: dict[str, str] = {
     "multilabel/bibtex.mat": f"{_RAW}/SaltedPerson/CLML/9a275b6785c1aba2909a037c4c155eb31e7f33ad/data/bibtex.mat",
     "multilabel/": f"{_RAW}/ZesenChen/multi-label-dataset/5f20611a8d70aa0de7eb6edf6cf568d271ed0043/{{name}}",
+    "isbi2012/": f"{_RAW}/zhixuhao/unet/b45af4d458437d8281cc218a07fd4380818ece4a/data/membrane/{{name}}",
 }
 # Converted files: where they come from (see the data README for the conversion).
 _SOURCES: dict[str, str] = {

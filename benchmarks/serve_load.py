@@ -1,0 +1,214 @@
+"""Load test of the HTTP service: a real ``polymodal serve`` (uvicorn) process on 127.0.0.1, driven by a bounded
+number of concurrent keep-alive clients (async httpx) for a fixed time or request count, whichever ends first.
+
+    .venv/bin/python benchmarks/serve_load.py                         # 50 clients, 30 s, real AOL models
+    .venv/bin/python benchmarks/serve_load.py --concurrency 50 --duration 30 --workers 2 --rate 1000
+
+Requests: search queries from the aol-clicks test split and (previous query, prefix) pairs from the aol-sessions
+test split, in equal parts, with ``--malformed`` of the requests (default 5 %) replaced by bad ones, a burst of
+them mixed into the load: k=0, k=500, a 600-character query, invalid UTF-8, a missing parameter, an unknown
+route. Each client waits for its answer before sending the next request (closed loop); ``--rate R`` instead
+paces the clients to R requests/s in total (each client sends on its own schedule, so a slow answer delays only
+that client). Latency is measured from just before the request is sent to the full body.
+
+Errors = transport failures, 5xx, or any status other than the expected one (200 for good requests, the
+documented 4xx for malformed ones). Reports requests/s, p50/p99 (good requests), and error counts; writes
+bench-results/serve_load.json. Models are trained into runs/serve-bench/ on first use (about 2 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+MALFORMED = [  # (path with query, expected status)
+    ("/v1/search?q=lego&k=0", 422),
+    ("/v1/search?q=lego&k=500", 422),
+    ("/v1/search?q=" + "a" * 600, 413),
+    ("/v1/search?q=%FF%FEab", 400),
+    ("/v1/autocomplete?prev=abc", 422),
+    ("/v1/nowhere?q=x", 404),
+]
+
+
+def ensure_models(folder: Path) -> tuple[Path, Path]:
+    from polymodal.autocomplete.model import SessionAutocomplete
+    from polymodal.datasets import build_text_dataset
+    from polymodal.datasets.aol_sessions import build_sessions
+    from polymodal.retrieval.features import feature_config
+    from polymodal.xmr.text_model import XRTextModel
+
+    search, ac = folder / "search-aol-clicks", folder / "autocomplete-hybrid1"
+    if not (search / "config.json").is_file():
+        print("training the aol-clicks search model ...", file=sys.stderr)
+        ds = build_text_dataset("aol-clicks")
+        XRTextModel(vectorizer=feature_config("all")).fit(ds.train_texts, ds.train_labels, ds.labels).save(search)
+    if not (ac / "config.json").is_file():
+        print("training the hybrid:1 autocomplete model ...", file=sys.stderr)
+        tr = build_sessions().splits["train"]
+        SessionAutocomplete(index="hybrid", trie_depth=1).fit(tr.prev, tr.prefix, tr.target).save(ac)
+    return search, ac
+
+
+def build_requests(n: int, malformed: float, seed: int) -> list[tuple[str, str, dict | None, int]]:
+    """(kind, path, params, expected status) in a fixed shuffled order."""
+    from polymodal.datasets import build_text_dataset
+    from polymodal.datasets.aol_sessions import build_sessions
+
+    queries = build_text_dataset("aol-clicks").test_texts
+    te = build_sessions().splits["test"]
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        if rng.random() < malformed:
+            path, status = MALFORMED[i % len(MALFORMED)]
+            out.append(("malformed", path, None, status))
+        elif i % 2:
+            out.append(("search", "/v1/search", {"q": queries[rng.randrange(len(queries))], "k": 10}, 200))
+        else:
+            j = rng.randrange(len(te))
+            out.append(("autocomplete", "/v1/autocomplete", {"prev": te.prev[j], "prefix": te.prefix[j], "k": 10}, 200))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(search: Path, ac: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "polymodal", "serve", "--search-model", str(search),
+                             "--autocomplete-model", str(ac), "--port", str(port), "--workers", str(workers)],
+                            stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+async def drive(url: str, reqs, concurrency: int, duration: float, rate: float | None):
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    results = []  # (kind, seconds, status or -1, expected)
+    counter = iter(range(len(reqs)))
+    t_end = time.perf_counter() + duration
+    interval = concurrency / rate if rate else 0.0
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
+        async def worker(w: int):
+            next_at = time.perf_counter() + (w * interval / concurrency if rate else 0.0)
+            while True:
+                now = time.perf_counter()
+                if now >= t_end:
+                    return
+                if rate:
+                    if next_at > now:
+                        await asyncio.sleep(next_at - now)
+                    next_at += interval
+                i = next(counter, None)
+                if i is None:
+                    return
+                kind, path, params, expected = reqs[i]
+                t0 = time.perf_counter()
+                try:
+                    r = await client.get(path, params=params)
+                    status = r.status_code
+                    if status != expected or not r.headers.get("content-type", "").startswith("application/json"):
+                        status = -status or -1
+                except httpx.HTTPError:
+                    status = -1
+                results.append((kind, time.perf_counter() - t0, status, expected))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return results, wall
+
+
+def summarize(results, wall: float) -> dict:
+    out = {"requests": len(results), "wall_s": round(wall, 2), "requests_per_s": round(len(results) / wall, 1),
+           "errors": sum(1 for r in results if r[2] < 0)}
+    for kind in ("all_good", "search", "autocomplete", "malformed"):
+        sel = [r for r in results if (r[0] != "malformed" if kind == "all_good" else r[0] == kind)]
+        if not sel:
+            continue
+        ms = np.array([r[1] for r in sel]) * 1e3
+        out[kind] = {"n": len(sel), "p50_ms": round(float(np.percentile(ms, 50)), 3),
+                     "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3),
+                     "errors": sum(1 for r in sel if r[2] < 0)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--search-model", type=Path)
+    ap.add_argument("--autocomplete-model", type=Path)
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--requests", type=int, default=200_000, help="stop after this many requests")
+    ap.add_argument("--rate", type=float, default=None, help="paced total requests/s (default: closed loop)")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--malformed", type=float, default=0.05)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-results" / "serve_load.json")
+    args = ap.parse_args()
+
+    if args.search_model and args.autocomplete_model:
+        search, ac = args.search_model, args.autocomplete_model
+    else:
+        search, ac = ensure_models(ROOT / "runs" / "serve-bench")
+    reqs = build_requests(args.requests, args.malformed, args.seed)
+    proc, url = start_server(search, ac, args.workers)
+    runs = []
+    try:
+        asyncio.run(drive(url, reqs[:2000], args.concurrency, 3.0, args.rate))  # warm-up
+        for _ in range(args.repeats):
+            results, wall = asyncio.run(drive(url, reqs, args.concurrency, args.duration, args.rate))
+            runs.append(summarize(results, wall))
+            print(json.dumps(runs[-1]), file=sys.stderr)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    med = lambda key, sub=None: float(np.median([r[sub][key] if sub else r[key] for r in runs]))  # noqa: E731
+    report = {
+        "config": {"concurrency": args.concurrency, "duration_s": args.duration, "rate": args.rate,
+                   "workers": args.workers, "malformed_fraction": args.malformed, "repeats": args.repeats,
+                   "cpus": os.cpu_count()},
+        "median": {"requests_per_s": med("requests_per_s"), "p50_ms": med("p50_ms", "all_good"),
+                   "p99_ms": med("p99_ms", "all_good"), "errors_total": int(sum(r["errors"] for r in runs)),
+                   "malformed_sent": int(sum(r.get("malformed", {}).get("n", 0) for r in runs))},
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report["median"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
