@@ -68,3 +68,15 @@ def test_state_round_trip(texts):
     vec = TextVectorizer().fit(texts[0])
     back = TextVectorizer.from_state(vec.config, vec.state())
     assert abs(back.transform(texts[1]) - vec.transform(texts[1])).max() == 0
+
+
+def test_transform_one_equals_batch_with_mixed_block_settings(texts):
+    cfg = VectorizerConfig([BlockConfig("word", (1, 3), 1, sublinear_tf=False, use_idf=False),
+                            BlockConfig("char_wb", (3, 3), 1, sublinear_tf=True),
+                            BlockConfig("word", (1, 1), 2, sublinear_tf=False)])
+    vec = TextVectorizer(cfg).fit(texts[0])
+    for t in texts[1][:100] + ["aaa aaa aaa bbb", "zzzzqqq", "x"]:
+        cols, vals = vec.transform_one(t)
+        row = vec.transform([t])
+        assert np.array_equal(cols, row.indices)
+        assert np.allclose(vals, row.data, atol=1e-6)

@@ -46,6 +46,8 @@ def train(
     features: Annotated[str, typer.Option(help="word | char | tfidf | all | default")] = "all",
     threshold: Annotated[float, typer.Option(help="weight-pruning threshold")] = 0.1,
     beam_size: int = 10,
+    cp: Annotated[float, typer.Option("--Cp", help="cost of positive examples")] = 1.0,
+    cn: Annotated[float, typer.Option("--Cn", help="cost of negative examples")] = 1.0,
     nr_splits: int = 16,
     max_leaf_size: int = 100,
     seed: int = 0,
@@ -58,7 +60,7 @@ def train(
     from .features import feature_config
 
     vec = feature_config(features)
-    cfg = XRLinearConfig(threshold=threshold, beam_size=beam_size, nr_splits=nr_splits,
+    cfg = XRLinearConfig(threshold=threshold, beam_size=beam_size, Cp=cp, Cn=cn, nr_splits=nr_splits,
                          max_leaf_size=max_leaf_size, seed=seed, threads=threads)
     texts, ys, names = _pairs(dataset, input, "train")
     t0 = time.perf_counter()

@@ -148,19 +148,16 @@ class _Block:
         _l2_normalize_rows(m)
         return m
 
-    def query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted column ids and L2-normalised TF-IDF values of one text, without scipy."""
+    def count_one(self, text: str) -> dict[int, int]:
+        """Column -> raw count of one text's known n-grams (a plain dict: for one short query, Python beats
+        numpy's per-call overhead)."""
         get = self.vocab.get
-        ids = [i for i in map(get, self.analyze(text)) if i is not None]
-        if not ids:
-            return np.empty(0, np.int32), np.empty(0, np.float32)
-        cols, tf = np.unique(np.array(ids, dtype=np.int32), return_counts=True)
-        tf = tf.astype(np.float32)
-        if self.cfg.sublinear_tf:
-            tf = np.log(tf) + 1.0
-        v = tf * self.idf[cols]
-        v /= np.sqrt(np.dot(v, v))
-        return cols, v.astype(np.float32)
+        counts: dict[int, int] = {}
+        for g in self.analyze(text):
+            c = get(g)
+            if c is not None:
+                counts[c] = counts.get(c, 0) + 1
+        return counts
 
     @property
     def strings(self) -> list[str]:
@@ -203,19 +200,48 @@ class TextVectorizer:
         return self._stack([b.weight(b.counts(texts, grow=False)) for b in self.blocks_])
 
     def transform_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Fast path for one query: (sorted int32 column ids, float32 values)."""
+        """Fast path for one query: (sorted int32 column ids, float32 values), equal to ``transform([text])``.
+        Counts in Python per block, then weights and normalises every block in one set of numpy calls."""
         if self.config.lowercase:
             text = text.lower()
-        parts = [b.query(text) for b in self.blocks_]
-        nonempty = sum(1 for c, _ in parts if len(c))
-        cols = np.concatenate([c + off for (c, _), off in zip(parts, self.offsets_[:-1])])
-        vals = np.concatenate([v for _, v in parts])
-        if nonempty > 1:
-            vals /= np.float32(math.sqrt(nonempty))
-        return cols.astype(np.int32, copy=False), vals
+        cols: list[int] = []
+        tfs: list[int] = []
+        lens: list[int] = []
+        for b, off in zip(self.blocks_, self._offsets_list):
+            counts = b.count_one(text)
+            if counts:
+                keys = sorted(counts)
+                cols.extend([k + off for k in keys])
+                tfs.extend([counts[k] for k in keys])
+                lens.append(len(keys))
+        if not cols:
+            return np.empty(0, np.int32), np.empty(0, np.float32)
+        idx = np.array(cols, dtype=np.int32)
+        tf = np.array(tfs, dtype=np.float32)
+        if self._all_sublinear:
+            tf = np.log(tf) + np.float32(1.0)
+        elif self._any_sublinear:
+            sub = self._sublinear_cols[idx]
+            tf[sub] = np.log(tf[sub]) + np.float32(1.0)
+        v = tf * self._idf_all[idx]
+        if len(lens) == 1:
+            v /= np.float32(math.sqrt(float(np.dot(v, v))))
+            return idx, v
+        seg = np.repeat(np.arange(len(lens)), lens)
+        norms = np.sqrt(np.bincount(seg, weights=(v * v).astype(np.float64))).astype(np.float32)
+        v /= norms[seg] * np.float32(math.sqrt(len(lens)))
+        return idx, v
 
     def _set_offsets(self) -> None:
         self.offsets_ = np.cumsum([0] + [len(b.vocab) for b in self.blocks_]).astype(np.int64)
+        # single-query path caches: offsets as ints, every block's idf side by side, sublinear flags per column
+        self._offsets_list = [int(x) for x in self.offsets_[:-1]]
+        self._idf_all = np.concatenate([b.idf for b in self.blocks_]).astype(np.float32) if self.blocks_ \
+            else np.zeros(0, np.float32)
+        flags = [b.cfg.sublinear_tf for b in self.blocks_]
+        self._all_sublinear = all(flags)
+        self._any_sublinear = any(flags)
+        self._sublinear_cols = np.repeat(np.array(flags, dtype=bool), [len(b.vocab) for b in self.blocks_])
 
     @property
     def n_features_(self) -> int:
