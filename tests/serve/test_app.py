@@ -31,3 +31,25 @@ def test_served_models_lock_is_released_after_an_error():
     with pytest.raises(RuntimeError):
         m.search_items("x", 3)
     assert not m.lock.locked()
+
+
+def test_fast_path_accepts_only_plainly_valid_requests():
+    from polymodal.serve.app import FastPath
+
+    class Search:
+        labels_ = ["a", "b", "c"]
+
+        def predict_one(self, q, k=10):
+            import numpy as np
+
+            return np.arange(min(k, 3)), np.ones(min(k, 3), np.float32)
+
+    fp = FastPath(None, ServedModels(search=Search()))
+    assert fp.answer("/v1/search", b"q=lego&k=2") == b'{"query": "lego", "results": [{"item": "a", "score": 1.0}, ' \
+                                                      b'{"item": "b", "score": 1.0}]}'
+    assert fp.answer("/v1/search", b"q=lego") is not None
+    for qs in [b"q=lego&k=0", b"q=lego&k=101", b"q=lego&k=+5", b"q=lego&k=5&k=5", b"k=5", b"q=%20%20",
+               b"q=" + b"a" * 513, b"q=%FF", b"q=l%C3"]:
+        assert fp.answer("/v1/search", qs) is None, qs
+    assert fp.answer("/v1/autocomplete", b"prefix=a") is None  # no autocomplete model: the app answers 503
+    assert fp.answer("/v1/search", b"q=" + b"a" * 512) is not None

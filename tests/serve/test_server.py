@@ -123,3 +123,15 @@ def test_bad_model_folder_stops_start_up(served_models, tmp_path, case):
                        text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_fast_path_and_framework_path_answer_alike(server, served_models):
+    """A repeated parameter sends the request past the fast path to FastAPI; both must give the same JSON."""
+    for q in served_models["queries"][:5]:
+        fast = httpx.get(server + "/v1/search", params={"q": q, "k": 5}, timeout=10.0)
+        slow = httpx.get(server + "/v1/search", params=[("q", q), ("k", 5), ("k", 5)], timeout=10.0)
+        assert fast.status_code == slow.status_code == 200 and fast.json() == slow.json()
+    fast = httpx.get(server + "/v1/autocomplete", params={"prev": "weather", "prefix": "goo"}, timeout=10.0)
+    slow = httpx.get(server + "/v1/autocomplete", params=[("prev", "weather"), ("prefix", "goo"), ("k", 10),
+                                                          ("k", 10)], timeout=10.0)
+    assert fast.json() == slow.json()

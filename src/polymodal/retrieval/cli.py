@@ -48,6 +48,7 @@ def train(
     beam_size: int = 10,
     cp: Annotated[float, typer.Option("--Cp", help="cost of positive examples")] = 1.0,
     cn: Annotated[float, typer.Option("--Cn", help="cost of negative examples")] = 1.0,
+    negatives: Annotated[str, typer.Option(help="tfn | man | tfn+man")] = "tfn",
     nr_splits: int = 16,
     max_leaf_size: int = 100,
     seed: int = 0,
@@ -60,8 +61,8 @@ def train(
     from .features import feature_config
 
     vec = feature_config(features)
-    cfg = XRLinearConfig(threshold=threshold, beam_size=beam_size, Cp=cp, Cn=cn, nr_splits=nr_splits,
-                         max_leaf_size=max_leaf_size, seed=seed, threads=threads)
+    cfg = XRLinearConfig(threshold=threshold, beam_size=beam_size, Cp=cp, Cn=cn, negatives=negatives,
+                         nr_splits=nr_splits, max_leaf_size=max_leaf_size, seed=seed, threads=threads)
     texts, ys, names = _pairs(dataset, input, "train")
     t0 = time.perf_counter()
     m = XRTextModel(cfg, vec).fit(texts, ys, names, progress=not quiet)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Annotated
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -56,10 +56,6 @@ def error(status: int, detail, code: str | None = None) -> JSONResponse:
     return JSONResponse({"error": code or _CODES.get(status, "error"), "detail": detail}, status_code=status)
 
 
-def _json(payload: dict) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
-
-
 class Utf8QueryMiddleware:
     """Reject a query string whose percent-decoded values are not UTF-8 (Starlette would silently turn the bad
     bytes into U+FFFD). Pure ASGI, so it costs a few microseconds per request."""
@@ -79,6 +75,65 @@ class Utf8QueryMiddleware:
         await self.app(scope, receive, send)
 
 
+class FastPath:
+    """Answers a well-formed ``GET /v1/search`` or ``/v1/autocomplete`` without the framework's per-request
+    machinery (parameter models, dependency solving, response classes: ~0.25 ms of CPU per request here, as much
+    as the model itself). It only *accepts*: any request it has the slightest doubt about (bad or repeated
+    parameter, text too long or empty, k not a plain integer in 1..100, not UTF-8, model missing, any exception)
+    goes on to the FastAPI app, which owns validation, every error response and the OpenAPI docs. The answer body
+    is built by the same function as the app's, so both paths return identical JSON."""
+
+    def __init__(self, app, models: ServedModels):
+        self.app = app
+        self.models = models
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] in _FAST:
+            body = self.answer(scope["path"], scope["query_string"])
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def answer(self, path: str, query_string: bytes) -> bytes | None:
+        try:
+            params = parse_qs(query_string.decode("ascii"), keep_blank_values=True, errors="strict")
+            if any(len(v) != 1 for v in params.values()):
+                return None
+            k = params.get("k", ["10"])[0]
+            if not (k.isdigit() and k.isascii() and 1 <= int(k) <= MAX_K):
+                return None
+            k = int(k)
+            if path == "/v1/search":
+                q = params.get("q", [None])[0]
+                if q is None or len(q) > MAX_TEXT or not q.strip() or self.models.search is None:
+                    return None
+                return search_body(self.models, q, k)
+            prefix = params.get("prefix", [None])[0]
+            prev = params.get("prev", [""])[0]
+            if prefix is None or len(prefix) > MAX_TEXT or len(prev) > MAX_TEXT or self.models.autocomplete is None:
+                return None
+            return autocomplete_body(self.models, prev, prefix, k)
+        except Exception:  # let the app produce the proper error response
+            return None
+
+
+_FAST = {"/v1/search", "/v1/autocomplete"}
+
+
+def search_body(models: ServedModels, q: str, k: int) -> bytes:
+    results = [{"item": s, "score": round(v, 6)} for s, v in models.search_items(q, k)]
+    return json.dumps({"query": q, "results": results}, ensure_ascii=False).encode("utf-8")
+
+
+def autocomplete_body(models: ServedModels, prev: str, prefix: str, k: int) -> bytes:
+    return json.dumps({"prev": prev, "prefix": prefix, "suggestions": models.complete(prev, prefix, k)},
+                      ensure_ascii=False).encode("utf-8")
+
+
 def create_app(models: ServedModels | None = None) -> FastAPI:
     """The app over already-loaded models (``None``: load from POLYMODAL_*_MODEL, for ``uvicorn --factory``)."""
     models = models if models is not None else load_from_env()
@@ -87,6 +142,7 @@ def create_app(models: ServedModels | None = None) -> FastAPI:
                   description="XR-Linear product search and session-aware query autocompletion.")
     app.state.models = models
     app.add_middleware(Utf8QueryMiddleware)
+    app.add_middleware(FastPath, models=models)  # added last = outermost
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -126,8 +182,7 @@ def create_app(models: ServedModels | None = None) -> FastAPI:
             return error(503, "this server was started without --search-model")
         if not q.strip():
             return error(422, "q is empty")
-        results = [{"item": s, "score": round(v, 6)} for s, v in models.search_items(q, k)]
-        return _json({"query": q, "results": results})
+        return Response(search_body(models, q, k), media_type="application/json")
 
     @app.get("/v1/autocomplete", response_model=AutocompleteResponse, responses=err)
     async def autocomplete(
@@ -138,6 +193,6 @@ def create_app(models: ServedModels | None = None) -> FastAPI:
         """Up to k full queries that extend the prefix, best first (session-aware XR-Linear)."""
         if models.autocomplete is None:
             return error(503, "this server was started without --autocomplete-model")
-        return _json({"prev": prev, "prefix": prefix, "suggestions": models.complete(prev, prefix, k)})
+        return Response(autocomplete_body(models, prev, prefix, k), media_type="application/json")
 
     return app
