@@ -45,7 +45,9 @@ def parse(spec: str) -> dict:
 
 
 def dir_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
+    from polymodal.modelio import folder_bytes
+
+    return folder_bytes(path) / 2**20
 
 
 def run_variant(spec: str, ds, split: str, work: Path, latency_requests: int) -> dict:

@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from polymodal.datasets import build_text_dataset  # noqa: E402
-from polymodal.retrieval.evaluate import folder_bytes, recall_metrics, search_latency  # noqa: E402
+from polymodal.modelio import folder_bytes  # noqa: E402
+from polymodal.retrieval.evaluate import recall_metrics, search_latency  # noqa: E402
 from polymodal.retrieval.features import feature_config  # noqa: E402
 from polymodal.xmr.model import XRLinearConfig  # noqa: E402
 from polymodal.xmr.text_model import XRTextModel  # noqa: E402

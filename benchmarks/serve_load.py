@@ -25,8 +25,6 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +33,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from polymodal.serve.launch import start_server, stop_server  # noqa: E402
 
 MALFORMED = [  # (path with query, expected status)
     ("/v1/search?q=lego&k=0", 422),
@@ -84,32 +84,6 @@ def build_requests(n: int, malformed: float, seed: int) -> list[tuple[str, str, 
             j = rng.randrange(len(te))
             out.append(("autocomplete", "/v1/autocomplete", {"prev": te.prev[j], "prefix": te.prefix[j], "k": 10}, 200))
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(search: Path, ac: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "polymodal", "serve", "--search-model", str(search),
-                             "--autocomplete-model", str(ac), "--port", str(port), "--workers", str(workers)],
-                            stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
 
 
 class Connection:
@@ -235,7 +209,8 @@ def main() -> None:
     else:
         search, ac = ensure_models(ROOT / "runs" / "serve-bench")
     reqs = build_requests(args.requests, args.malformed, args.seed)
-    proc, url = start_server(search, ac, args.workers)
+    proc, url = start_server("--search-model", str(search), "--autocomplete-model", str(ac),
+                             "--workers", str(args.workers), timeout=120)
     runs = []
     try:
         asyncio.run(drive(url, reqs[:2000], args.concurrency, 3.0, args.rate))  # warm-up
@@ -244,8 +219,7 @@ def main() -> None:
             runs.append(summarize(results, wall))
             print(json.dumps(runs[-1]), file=sys.stderr)
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_server(proc)
     med = lambda key, sub=None: float(np.median([r[sub][key] if sub else r[key] for r in runs]))  # noqa: E731
     report = {
         "config": {"concurrency": args.concurrency, "duration_s": args.duration, "rate": args.rate,

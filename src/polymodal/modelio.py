@@ -90,3 +90,8 @@ def dataclass_from_dict(cls, d: dict, what: str):
     if unknown:
         raise ModelError(f"unknown {what} config keys: {sorted(unknown)}")
     return cls(**d)
+
+
+def folder_bytes(path: str | os.PathLike) -> int:
+    """Size on disk of a model folder (every file under it)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

@@ -11,10 +11,11 @@ import pytest
 import scipy.sparse as sp
 
 from polymodal.errors import InputError
-from polymodal.retrieval.base import distinct_query_clicks, topk_rows
+from polymodal.retrieval.base import distinct_query_clicks
 from polymodal.retrieval.bm25 import BM25Retriever, tokenize
 from polymodal.retrieval.dense import DenseRetriever
 from polymodal.retrieval.popularity import PopularityRetriever
+from polymodal.xmr.metrics import topk_with_scores
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +52,10 @@ def test_distinct_query_clicks_counts_by_brute_force(clicks):
     assert dict(zip(zip(Cc.row.tolist(), Cc.col.tolist()), Cc.data.tolist())) == expect
 
 
-def test_topk_rows_matches_a_dense_sort():
+def test_topk_with_scores_matches_a_dense_sort():
     rng = np.random.default_rng(0)
     S = sp.random(50, 40, density=0.2, format="csr", random_state=rng)
-    ids, scores = topk_rows(S, 7)
+    ids, scores = topk_with_scores(S, 7)
     D = S.toarray()
     for i in range(50):
         nz = np.flatnonzero(D[i])

@@ -1,50 +1,12 @@
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import pytest
 
-httpx = pytest.importorskip("httpx")
+pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(*args: str, timeout: float = 60.0):
-    """`polymodal serve ARGS --port P` as a real process; returns (process, base URL) once /healthz answers."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "polymodal", "serve", *args, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise RuntimeError(f"server exited with {proc.returncode}: {err.decode()[-2000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not answer /healthz in time")
-
-
-def stop_server(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+from polymodal.serve.launch import start_server, stop_server  # noqa: E402
 
 
 @pytest.fixture(scope="package")

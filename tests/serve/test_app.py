@@ -14,7 +14,7 @@ from polymodal.serve.models import ServedModels  # noqa: E402
 class Broken:
     labels_ = ["a"]
 
-    def predict_one(self, q, k=10):
+    def suggest(self, q, k=10, beam_size=None):
         raise RuntimeError("secret internal detail")
 
 
@@ -39,10 +39,8 @@ def test_fast_path_accepts_only_plainly_valid_requests():
     class Search:
         labels_ = ["a", "b", "c"]
 
-        def predict_one(self, q, k=10):
-            import numpy as np
-
-            return np.arange(min(k, 3)), np.ones(min(k, 3), np.float32)
+        def suggest(self, q, k=10, beam_size=None):
+            return [(s, 1.0) for s in self.labels_[:k]]
 
     fp = FastPath(None, ServedModels(search=Search()))
     assert fp.answer("/v1/search", b"q=lego&k=2") == b'{"query": "lego", "results": [{"item": "a", "score": 1.0}, ' \

@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from .conftest import start_server, stop_server
+from polymodal.serve.launch import start_server, stop_server
 
 
 def get(url, path, **params):

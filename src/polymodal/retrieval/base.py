@@ -1,4 +1,4 @@
-"""What every retriever shares: training pairs -> a query x item click matrix, and top-k rows as id arrays."""
+"""What every retriever shares: checked training pairs and a distinct-query x item click matrix."""
 
 from __future__ import annotations
 
@@ -32,23 +32,3 @@ def distinct_query_clicks(texts: Sequence[str], label_lists: Sequence[Sequence[i
     C = sp.csr_matrix((Y.data, (rows[Y.row], Y.col)), shape=(len(index), n_items))
     C.sum_duplicates()
     return list(index), C
-
-
-def topk_rows(S: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k column ids (-1 padded) and scores of each row of a sparse score matrix, best first."""
-    S = sp.csr_matrix(S)
-    n = S.shape[0]
-    ids = np.full((n, k), -1, np.int64)
-    scores = np.zeros((n, k), np.float32)
-    for i in range(n):
-        lo, hi = S.indptr[i], S.indptr[i + 1]
-        if hi == lo:
-            continue
-        d = S.data[lo:hi]
-        c = S.indices[lo:hi]
-        m = min(k, hi - lo)
-        part = np.argpartition(-d, m - 1)[:m] if hi - lo > m else np.arange(hi - lo)
-        order = part[np.lexsort((c[part], -d[part]))]
-        ids[i, :m] = c[order]
-        scores[i, :m] = d[order]
-    return ids, scores

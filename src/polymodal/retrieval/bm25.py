@@ -7,18 +7,16 @@ is not returned (id -1), rather than padding the list with arbitrary items.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..xmr.features import word_ngrams
 from .base import check_pairs
-
-_TOKEN = re.compile(r"(?u)\b\w+\b")
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    return word_ngrams(text.lower(), 1, 1)
 
 
 class BM25Retriever:

@@ -85,9 +85,9 @@ def search(
         raise InputError(f"-k must be a positive integer, got {k}")
     m = XRTextModel.load(model)
     for q in queries:
-        ids, scores = m.predict_one(q, k=k, beam_size=beam_size)
-        sys.stdout.write(json.dumps({"query": q, "items": [m.labels_[i] for i in ids],
-                                     "scores": [round(float(s), 6) for s in scores]}) + "\n")
+        pairs = m.suggest(q, k, beam_size)
+        sys.stdout.write(json.dumps({"query": q, "items": [s for s, _ in pairs],
+                                     "scores": [round(v, 6) for _, v in pairs]}) + "\n")
 
 
 @app.command("evaluate")
@@ -99,8 +99,9 @@ def evaluate(
     latency_requests: Annotated[int, typer.Option(help="timed single queries (0 = skip)")] = 10_000,
 ) -> None:
     """Recall@10/100, P@1, MRR, single-query p50/p99 and model size; the LAST stdout line is one JSON object."""
+    from ..modelio import folder_bytes
     from ..xmr.text_model import XRTextModel
-    from .evaluate import folder_bytes, recall_metrics, search_latency
+    from .evaluate import recall_metrics, search_latency
 
     if latency_requests < 0:
         raise InputError("--latency-requests must be >= 0")

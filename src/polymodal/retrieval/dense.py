@@ -15,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
-from .base import check_pairs, distinct_query_clicks, topk_rows
+from ..xmr.metrics import topk_with_scores
+from .base import check_pairs, distinct_query_clicks
 
 
 def load_minilm(device: str = "cpu"):
@@ -85,4 +86,4 @@ class DenseRetriever:
         n, m = nb.shape
         W = sp.csr_matrix((np.maximum(sims, 0).ravel(), nb.ravel(), np.arange(0, n * m + 1, m)),
                           shape=(n, self.clicks_.shape[0]))
-        return topk_rows(W @ self.clicks_, k)
+        return topk_with_scores(W @ self.clicks_, k)

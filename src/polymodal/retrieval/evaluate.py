@@ -1,10 +1,8 @@
-"""Retrieval metrics (recall@k, precision@1, MRR), single-query latency and model size."""
+"""Retrieval metrics (recall@k, precision@1, MRR) and single-query latency."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -19,14 +17,6 @@ def recall_metrics(label_lists: Sequence[Sequence[int]], ids: np.ndarray, n_item
     return {key: round(m[key], 4) for key in ("P@1", "R@10", "R@100", "MRR") if key in m}
 
 
-def folder_bytes(path: str | os.PathLike) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
 def search_latency(model, texts: Sequence[str], n: int = 10_000, k: int = 10, beam_size: int | None = None) -> dict:
     """End-to-end single-query latency: raw text in, k (label string, score) pairs out."""
-    def one(text):
-        ids, scores = model.predict_one(text, k=k, beam_size=beam_size)
-        return [(model.labels_[i], float(s)) for i, s in zip(ids, scores)]
-
-    return latency(one, [(t,) for t in texts], n=n)
+    return latency(lambda text: model.suggest(text, k, beam_size), [(t,) for t in texts], n=n)

@@ -28,8 +28,7 @@ class ServedModels:
 
     def search_items(self, q: str, k: int) -> list[tuple[str, float]]:
         with self.lock:
-            ids, scores = self.search.predict_one(q, k=k)
-            return [(self.search.labels_[i], float(s)) for i, s in zip(ids, scores)]
+            return self.search.suggest(q, k)
 
     def complete(self, prev: str, prefix: str, k: int) -> list[str]:
         with self.lock:

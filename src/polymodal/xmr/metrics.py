@@ -18,17 +18,31 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def topk_from_scores(S: sp.spmatrix, k: int) -> np.ndarray:
+def topk_with_scores(S: sp.spmatrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k column ids (-1 padded) and their scores for each row of a sparse score matrix, best first,
+    ties by column id."""
     S = sp.csr_matrix(S)
-    out = np.full((S.shape[0], k), -1, dtype=np.int64)
-    for i in range(S.shape[0]):
-        a, b = S.indptr[i], S.indptr[i + 1]
-        if a == b:
+    n = S.shape[0]
+    ids = np.full((n, k), -1, np.int64)
+    scores = np.zeros((n, k), np.float32)
+    for i in range(n):
+        lo, hi = S.indptr[i], S.indptr[i + 1]
+        if hi == lo:
             continue
-        cols, vals = S.indices[a:b], S.data[a:b]
-        order = np.lexsort((cols, -vals))[:k]
-        out[i, : len(order)] = cols[order]
-    return out
+        d, c = S.data[lo:hi], S.indices[lo:hi]
+        m = min(k, hi - lo)
+        part = np.argpartition(-d, m - 1)[:m] if hi - lo > m else np.arange(hi - lo)
+        # keep every column tied with the m-th score so the tie-break by id is exact
+        if hi - lo > m:
+            part = np.flatnonzero(d >= d[part].min())
+        order = part[np.lexsort((c[part], -d[part]))][:m]
+        ids[i, :m] = c[order]
+        scores[i, :m] = d[order]
+    return ids, scores
+
+
+def topk_from_scores(S: sp.spmatrix, k: int) -> np.ndarray:
+    return topk_with_scores(S, k)[0]
 
 
 def hits_matrix(Y_true: sp.spmatrix, ids: np.ndarray) -> np.ndarray:

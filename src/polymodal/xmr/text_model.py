@@ -58,8 +58,9 @@ class XRTextModel:
         idx, val = self.vectorizer.transform_one(_check_text(text, 0))
         return self.xr.predict_one(idx, val, k=k, beam_size=beam_size)
 
-    def suggest(self, text: str, k: int | None = None) -> list[tuple[str, float]]:
-        ids, scores = self.predict_one(text, k)
+    def suggest(self, text: str, k: int | None = None, beam_size: int | None = None) -> list[tuple[str, float]]:
+        """(label string, score) pairs for one text, best first."""
+        ids, scores = self.predict_one(text, k, beam_size)
         return [(self.labels_[i], float(s)) for i, s in zip(ids, scores)]
 
     def save(self, folder: str | Path) -> Path:
