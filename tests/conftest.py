@@ -50,3 +50,11 @@ def random_sparse(n, d, density, seed):
     X = sp.random(n, d, density=density, format="csr", random_state=rng, dtype=np.float32)
     X.data = rng.random(X.nnz).astype(np.float32)
     return X
+
+
+@pytest.fixture(scope="session")
+def eth80():
+    """The real ETH-80 views (loaded once per test session)."""
+    from polymodal.datasets.images import load_eth80
+
+    return load_eth80()
