@@ -12,6 +12,7 @@ import typer
 
 from .autocomplete.cli import app as autocomplete_app
 from .errors import InputError, PolymodalError
+from .fusion.cli import app as fusion_app
 from .retrieval.cli import app as retrieval_app
 from .serve.cli import serve
 
@@ -23,6 +24,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(xmr_app, name="xmr")
 app.add_typer(autocomplete_app, name="autocomplete")
 app.add_typer(retrieval_app, name="retrieval")
+app.add_typer(fusion_app, name="fusion")
 app.command("serve")(serve)
 
 

@@ -63,7 +63,10 @@ def to_tensor(images: Sequence, size: int = 224) -> torch.Tensor:
         raise InputError("no images")
     out = torch.empty(len(images), 3, size, size)
     for i, im in enumerate(images):
-        t = torch.from_numpy(to_rgb_array(im)).permute(2, 0, 1)[None].float().div_(255.0)
+        rgb = to_rgb_array(im)
+        if not rgb.flags.writeable:  # PIL hands out read-only arrays; torch wants to own writable memory
+            rgb = rgb.copy()
+        t = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div_(255.0)
         if t.shape[-2:] != (size, size):
             t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         out[i] = t[0].clamp_(0.0, 1.0)

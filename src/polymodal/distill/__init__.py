@@ -1,0 +1,1 @@
+"""AMAD and baseline distillation (needs the torch extra)."""
