@@ -50,6 +50,17 @@ def cached(path: Path, make):
     return arr
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
 def mean_std(values) -> dict:
     values = [float(v) for v in values]
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -102,6 +113,7 @@ def eth80_run(args, encoder) -> dict:
             summary["accuracy_by_size"] = {s: mean_std([r["by_size"][s] for r in rows]) for s in SIZES}
             summary["attr_f1_by_size"] = {s: mean_std([r["by_size_f1"][s] for r in rows]) for s in SIZES}
             summary["example"] = rows[0]["example"]
+            summary["commit"] = _commit()
             results["runs"][f"{variant}/{method}"] = summary
     return results
 
@@ -310,7 +322,15 @@ def main(argv=None) -> int:
     if "throughput" in only:
         write_json(args.results / "fusion_throughput.json", throughput(args, encoder))
     if "eth80" in only:
-        write_json(args.results / "fusion_eth80.json", eth80_run(args, encoder))
+        path = args.results / "fusion_eth80.json"
+        new = eth80_run(args, encoder)
+        # a run of some variants replaces those variants' rows and keeps the others (each row says its commit)
+        if path.exists():
+            old = json.loads(path.read_text())
+            old["runs"].update(new["runs"])
+            new["runs"] = old["runs"]
+            new["folds"] = {**old.get("folds", {}), **{v: new["folds"][v] for v in args.variants}}
+        write_json(path, new)
     if "png" in only:
         attention_png(args, encoder, args.results / "fusion_attention_eth80.png")
     if "flickr8k" in only:

@@ -72,6 +72,11 @@ class CaptionDecoder(nn.Module):
                  dropout: float = 0.1):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
+        # shared with the output layer: N(0, 1/d) keeps the first logits O(1) (nn.Embedding's N(0, 1) makes them
+        # O(sqrt(d)) and the first epochs are spent undoing that); inputs are scaled back up by sqrt(d)
+        nn.init.normal_(self.embed.weight, std=d_model**-0.5)
+        with torch.no_grad():
+            self.embed.weight[PAD].zero_()
         self.pos = nn.Parameter(torch.randn(1, max_len, d_model) * 0.02)
         layer = nn.TransformerDecoderLayer(d_model, heads, 4 * d_model, dropout, batch_first=True, norm_first=True)
         self.decoder = nn.TransformerDecoder(layer, layers)
