@@ -26,7 +26,8 @@ def eth80(res: dict) -> str:
         if not rows:
             continue
         folds = res["folds"][variant] if isinstance(res["folds"], dict) else res["folds"]
-        lines += [f"**{title}**, mean ± std over {folds} folds of held-out objects", "",
+        commits = sorted({r.get("commit", "3727fee (before c8f134d)") for _, r in rows})
+        lines += [f"**{title}**, mean ± std over {folds} folds of held-out objects; code: {', '.join(commits)}", "",
                   "| method | accuracy % | attr P % | attr R % | attr F1 % | attr macro-F1 % | BLEU-4 | CIDEr-D |",
                   "|---|---|---|---|---|---|---|---|"]
         for m, r in rows:
