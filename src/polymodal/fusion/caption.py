@@ -96,6 +96,10 @@ class CaptionDecoder(nn.Module):
         h = self.decoder(x, memory, tgt_mask=causal, tgt_is_causal=True)
         return self.out(self.norm(h))
 
+    def decode(self, memory: torch.Tensor, beam_size: int = 1) -> list[list[int]]:
+        """Greedy decoding for ``beam_size`` 1, beam search otherwise."""
+        return self.greedy(memory) if beam_size == 1 else self.beam(memory, beam_size)
+
     @torch.no_grad()
     def greedy(self, memory: torch.Tensor, max_len: int | None = None) -> list[list[int]]:
         """Most likely next piece ([PAD] and [BOS] excluded) at each step until [EOS]; returns the pieces without

@@ -46,10 +46,9 @@ def train_eth80(
     from .pipeline import MIVCConfig, MIVCModel, save_mivc
     from .train import BagSet, predict, train_mivc
 
-    cfg = MIVCConfig(fusion=fusion, query_generator=query_generator, qg_dim=128, d_model=128,
-                     categories=[], attributes=list(ATTRIBUTES), caption=True, max_len=24)
     eth = load_eth80()
-    cfg.categories = list(eth.category_names)
+    cfg = MIVCConfig(fusion=fusion, query_generator=query_generator, qg_dim=128, d_model=128,
+                     categories=list(eth.category_names), attributes=list(ATTRIBUTES), caption=True, max_len=24)
     labels = object_labels(eth)
     objects = np.arange(len(labels.category))
     test_objs = object_folds(labels.category)[hold_out_fold] if hold_out_fold is not None else np.array([], int)
@@ -60,8 +59,7 @@ def train_eth80(
     caps = vocab.encode(labels.captions, cfg.max_len)
     sizes = list(range(2, 9))
     owner, bags = make_bags(eth, train_objs, sizes * bags_per_size, seed=seed + 1)
-    data = BagSet(feats, bags, labels.category[owner], labels.attributes[owner].astype(np.float32),
-                  caps[torch.as_tensor(owner)])
+    data = BagSet.of_items(feats, bags, owner, labels.category, labels.attributes, caps)
     torch.manual_seed(seed)
     model = MIVCModel(cfg, len(vocab))
     train_mivc(model, data, TrainConfig(epochs=epochs, seed=seed, warmup=0.1))

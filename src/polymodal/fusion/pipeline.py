@@ -15,13 +15,14 @@ The concatenation baseline is the same model fed one tiled image per item (``gri
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, ModelError
+from ..errors import InputError
+from ..modelio import dataclass_from_dict
 from ..training.checkpoint import load_module, save_module
 from .caption import CaptionDecoder, WordPieceVocab
 from .pooling import FUSIONS, check_bag, create_fusion
@@ -61,11 +62,7 @@ class MIVCConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> MIVCConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ModelError(f"unknown MIVC config keys {sorted(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "MIVC")
 
 
 class MIVCModel(nn.Module):
@@ -82,8 +79,7 @@ class MIVCModel(nn.Module):
         else:
             self.qg = None
             dim = config.in_channels
-        kwargs = {"hidden": config.attn_hidden} if config.fusion in ("attention", "gated", "gated-attention") else {}
-        self.fusion = create_fusion(config.fusion, dim=dim, **kwargs)
+        self.fusion = create_fusion(config.fusion, dim=dim, hidden=config.attn_hidden)
         self.proj = nn.Sequential(nn.Linear(dim, config.d_model), nn.LayerNorm(config.d_model),
                                   nn.Dropout(config.dropout))
         self.category_head = nn.Linear(config.d_model, len(config.categories)) if config.categories else None
@@ -199,9 +195,7 @@ class MIVCPipeline:
                 r["attributes"] = [a for a, q in zip(cfg.attributes, p.tolist(), strict=True) if q >= 0.5]
             results.append(r)
         if self.model.decoder is not None and self.vocab is not None:
-            dec = self.model.decoder
-            pieces = dec.greedy(out["tokens"]) if beam_size == 1 else dec.beam(out["tokens"], beam_size)
-            for r, p in zip(results, pieces, strict=True):
+            for r, p in zip(results, self.model.decoder.decode(out["tokens"], beam_size), strict=True):
                 r["caption"] = self.vocab.decode(p)
         return results
 

@@ -55,7 +55,9 @@ def _masked_mean(s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class MeanPool(nn.Module):
-    def __init__(self, dim: int | None = None):
+    """Parameter-free; ``dim`` and ``hidden`` are accepted so every fusion is built the same way."""
+
+    def __init__(self, dim: int | None = None, hidden: int | None = None):
         super().__init__()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):
@@ -65,7 +67,9 @@ class MeanPool(nn.Module):
 
 
 class MaxPool(nn.Module):
-    def __init__(self, dim: int | None = None):
+    """Parameter-free; ``dim`` and ``hidden`` are accepted so every fusion is built the same way."""
+
+    def __init__(self, dim: int | None = None, hidden: int | None = None):
         super().__init__()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None):

@@ -42,6 +42,15 @@ class BagSet:
             if v is not None and len(v) != len(self.bags):
                 raise InputError(f"{len(v)} {name} targets for {len(self.bags)} bags")
 
+    @classmethod
+    def of_items(cls, feats: np.ndarray, bags: np.ndarray, owner: np.ndarray, category: np.ndarray | None = None,
+                 attributes: np.ndarray | None = None, captions: torch.Tensor | None = None) -> BagSet:
+        """Bags of images of items, ``owner`` = the item of each bag; the per-item targets are looked up by owner."""
+        owner = np.asarray(owner)
+        return cls(feats, bags, None if category is None else category[owner],
+                   None if attributes is None else attributes[owner].astype(np.float32),
+                   None if captions is None else captions[torch.as_tensor(owner)])
+
     def __len__(self) -> int:
         return len(self.bags)
 
@@ -114,8 +123,7 @@ def predict(model: MIVCModel, data: BagSet, batch_size: int = 64, beam_size: int
         if "attributes" in out:
             attrs.append(torch.sigmoid(out["attributes"]).cpu())
         if beam_size > 0 and model.decoder is not None:
-            dec = model.decoder
-            pieces += dec.greedy(out["tokens"]) if beam_size == 1 else dec.beam(out["tokens"], beam_size)
+            pieces += model.decoder.decode(out["tokens"], beam_size)
     res = {"weights": torch.cat(weights).numpy()}
     if cats:
         res["category"] = torch.cat(cats).numpy()
