@@ -64,14 +64,18 @@ def alignment_weights(teacher: torch.Tensor, student: torch.Tensor, tau: float =
                       query_mask=None, key_mask=None) -> torch.Tensor:
     """w (B, H_t, H_s): softmax over student heads of cosine(teacher map, student map) / tau (no gradient)."""
     _check_pair(teacher, student)
+    qm, km = _masks(teacher, mask, query_mask, key_mask)
+    return _weights(_zero_padding(teacher, qm, km), _zero_padding(student, qm, km), tau)
+
+
+def _weights(t: torch.Tensor, s: torch.Tensor, tau: float) -> torch.Tensor:
+    """Alignment weights of maps already zeroed on padding."""
     if tau <= 0:
         raise InputError(f"temperature must be positive, got {tau}")
-    qm, km = _masks(teacher, mask, query_mask, key_mask)
     with torch.no_grad():
-        t = F.normalize(_zero_padding(teacher, qm, km).flatten(2), dim=-1, eps=EPS)
-        s = F.normalize(_zero_padding(student, qm, km).flatten(2), dim=-1, eps=EPS)
-        cos = torch.einsum("bif,bjf->bij", t, s)
-        return torch.softmax(cos / tau, dim=-1)
+        tn = F.normalize(t.flatten(2), dim=-1, eps=EPS)
+        sn = F.normalize(s.flatten(2), dim=-1, eps=EPS)
+        return torch.softmax(torch.einsum("bif,bjf->bij", tn, sn) / tau, dim=-1)
 
 
 def _mse_normalised(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -98,10 +102,11 @@ def amad_loss(teacher: torch.Tensor, student: torch.Tensor, tau: float = 0.1, fo
     """AMAD between teacher maps (B, H_t, Q, K) and student maps (B, H_s, Q, K); ``form`` mse or kl."""
     if form not in ("mse", "kl"):
         raise InputError(f"AMAD form must be mse or kl, got {form!r}")
-    w = alignment_weights(teacher, student, tau, mask, query_mask, key_mask)
+    _check_pair(teacher, student)
     qm, km = _masks(teacher, mask, query_mask, key_mask)
     t = _zero_padding(teacher.detach(), qm, km)
     s = _zero_padding(student, qm, km)
+    w = _weights(t, s, tau)
     if form == "mse":
         sn = F.normalize(s.flatten(2), dim=-1, eps=EPS)
         mix = torch.einsum("bij,bjf->bif", w, sn)
