@@ -102,3 +102,24 @@ def test_mat_benchmark_shapes():
     assert set(Ytr.data.tolist()) == {1.0} and Xtr.dtype.name == "float32"
     with pytest.raises(DataError):
         load_mat("nope")
+
+
+def test_top_category_keeps_categories_with_enough_titles():
+    import csv
+    import gzip
+    from collections import Counter
+
+    from polymodal.datasets.amazon import RELPATH, build_top_category
+
+    with gzip.open(home.fetch(RELPATH), "rt", encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.reader(f) if len(r) >= 3 and r[2].strip()]
+    counts = Counter(r[2].split(">")[0].strip() for r in rows)
+    tr_x, tr_y, te_x, te_y, names = build_top_category(min_count=40)
+    assert names == sorted(c for c, n in counts.items() if n >= 40)
+    assert len(tr_x) + len(te_x) == sum(n for n in counts.values() if n >= 40)
+    assert abs(len(te_x) - 0.2 * (len(tr_x) + len(te_x))) <= 1
+    got = Counter(names[y] for y in tr_y + te_y)
+    assert got == Counter({c: n for c, n in counts.items() if n >= 40})
+    pairs = Counter((r[1], r[2].split(">")[0].strip()) for r in rows)
+    assert Counter((t, names[y]) for t, y in zip(tr_x + te_x, tr_y + te_y, strict=True)) == Counter(
+        {(t, c): n for (t, c), n in pairs.items() if counts[c] >= 40})

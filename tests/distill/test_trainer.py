@@ -7,7 +7,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from polymodal.distill.losses import amad_loss, hidden_mse, output_kd, relation_loss  # noqa: E402
-from polymodal.distill.trainer import Classifier, DistillConfig, Distiller, distill  # noqa: E402
+from polymodal.distill.trainer import (  # noqa: E402
+    Classifier,
+    DistillConfig,
+    Distiller,
+    auto_relation_heads,
+    cache_teacher,
+    distill,
+)
 from polymodal.distill.transformer import Encoder, EncoderConfig  # noqa: E402
 from polymodal.errors import InputError  # noqa: E402
 from polymodal.training import TrainConfig  # noqa: E402
@@ -91,3 +98,26 @@ def test_config_errors():
     d = Distiller(model(1, 2, 0), model(1, 2, 1), DistillConfig(task_weight=0, kd_weight=0, attention="none"))
     with pytest.raises(InputError):
         d.loss(batch(0))
+
+
+def test_cached_teacher_outputs_give_the_same_loss_as_running_the_teacher():
+    teacher, student = model(4, 4, 0), model(2, 2, 1)
+    batches = [batch(i) for i in range(3)]
+    cached = cache_teacher(teacher, batches, dtype=torch.float32)
+    for method in ("amad", "one-to-one", "relations"):
+        cfg = DistillConfig(attention=method, form="kl", hidden_weight=0.5)
+        d = Distiller(student, teacher, cfg)
+        torch.manual_seed(0)
+        for live, kept in zip(batches, cached, strict=True):
+            assert float(d.loss(kept)) == pytest.approx(float(d.loss(live)), rel=1e-6)
+    half = cache_teacher(teacher, batches)  # float16 storage: close, not exact
+    d = Distiller(student, teacher, DistillConfig(attention="amad"))
+    assert float(d.loss(half[0])) == pytest.approx(float(d.loss(batches[0])), rel=1e-2)
+
+
+@pytest.mark.parametrize("dt, ds, heads", [(384, 128, 12), (384, 64, 12), (384, 384, 12), (384, 192, 12),
+                                           (96, 40, 12), (30, 21, 6)])
+def test_auto_relation_heads_is_the_largest_common_divisor_within_the_teacher_heads(dt, ds, heads):
+    r = auto_relation_heads(dt, ds, heads)
+    assert dt % r == 0 and ds % r == 0 and r <= heads
+    assert not any(dt % k == 0 and ds % k == 0 for k in range(r + 1, heads + 1))

@@ -40,3 +40,26 @@ def build_category(seed: int = 0) -> TextXMCDataset:
         meta=meta,
         seed=seed,
     )
+
+
+def build_top_category(min_count: int = 40, test_fraction: float = 0.2, seed: int = 0):
+    """Single-label text classification: product title -> top-level category (``A`` of ``A > B > C``).
+
+    Products with no category are dropped, and so are top-level categories with fewer than ``min_count`` products
+    (14 categories remain at the default 40: 9,215 products); the rest is split by a seeded shuffle.
+    Returns ``(train_texts, train_labels, test_texts, test_labels, class_names)`` (labels index class_names).
+    """
+    import numpy as np
+
+    prods = [p for p in load_products() if p["category"].strip()]
+    tops = [category_prefixes(p["category"])[0] for p in prods]
+    counts: dict[str, int] = {}
+    for t in tops:
+        counts[t] = counts.get(t, 0) + 1
+    names = sorted(t for t, c in counts.items() if c >= min_count)
+    index = {n: i for i, n in enumerate(names)}
+    keep = [(p["product_name"], index[t]) for p, t in zip(prods, tops, strict=True) if t in index]
+    order = np.random.default_rng(seed).permutation(len(keep))
+    n_test = int(round(test_fraction * len(keep)))
+    test, train = [keep[i] for i in order[:n_test]], [keep[i] for i in order[n_test:]]
+    return ([t for t, _ in train], [y for _, y in train], [t for t, _ in test], [y for _, y in test], names)

