@@ -1,0 +1,76 @@
+"""Ancestral (DDPM) and DDIM sampling of the MT-Diffusion reverse process with the schedulers of ``diffusers``.
+
+In u = z - m_t coordinates the forward process is plain DDPM (``process.py``), so each reverse step is
+
+    u_t = z_t - m_hat_t  ->  u_prev = scheduler.step(eps_hat, t, u_t)  ->  z_prev = u_prev + m_hat_prev
+
+where eps_hat and the modality encodings behind m_hat come from the model at (z_t, t): when the modalities are
+being generated they are not known, so the model's task decoders predict them (``model(z, t)`` returns the noise
+prediction, the N predicted encodings, and whatever decoder outputs the caller wants back); when a modality is
+given (conditional generation, masked-image reconstruction) the caller returns its true encoding instead.
+
+How sampling starts: z_T ~ N(m_T, (1 - abar_T) I) (T the sampler's first step) with m_T = sum_i lam_T(i) E_bar_i,
+E_bar_i the mean encoding of modality i over the training data (``start_encodings``; zeros if not given). With the default "bump" schedule
+lam_T is ~0 and this is N(0, I) for any inputs; with the "shift" schedule the start carries the data mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ..errors import InputError
+from .process import MultimodalForward
+
+SAMPLERS = ("ddpm", "ddim")
+
+
+def make_scheduler(process: MultimodalForward, method: str, steps: int, clip: float | None):
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    kw = process.config.scheduler_kwargs() | {"clip_sample": clip is not None, "clip_sample_range": clip or 1.0,
+                                              "prediction_type": "epsilon"}
+    if method == "ddpm":
+        sched = DDPMScheduler(**kw, variance_type="fixed_small")
+    elif method == "ddim":
+        sched = DDIMScheduler(**kw, set_alpha_to_one=True)
+    else:
+        raise InputError(f"sampler must be one of {SAMPLERS}, got {method!r}")
+    if not 1 <= steps <= process.timesteps:
+        raise InputError(f"steps must be in 1..{process.timesteps}, got {steps}")
+    sched.set_timesteps(steps)
+    return sched
+
+
+@torch.no_grad()
+def sample(model: Callable[[torch.Tensor, torch.Tensor], tuple], process: MultimodalForward, shape: Sequence[int],
+           method: str = "ddim", steps: int = 50, generator: torch.Generator | None = None, eta: float = 0.0,
+           clip: float | None = 1.0, start_encodings: Sequence[torch.Tensor] | None = None,
+           progress: bool = False):
+    """Run the reverse process from z_T; returns (z_0, the decoder outputs of the last model call).
+
+    ``model(z_t, t)`` -> ``(eps_hat, encodings_hat, outputs)``; ``t`` is a LongTensor (B,)."""
+    sched = make_scheduler(process, method, steps, clip)
+    b = shape[0]
+    timesteps = sched.timesteps.tolist()
+    first = torch.full((b,), timesteps[0], dtype=torch.long)  # the marginal at the sampler's first step
+    noise = torch.randn(tuple(shape), generator=generator)
+    if start_encodings is None:
+        start_encodings = [torch.zeros(tuple(shape))] * process.modalities
+    z = process.shift(first, start_encodings) + noise * float((1 - process.alphas_cumprod[timesteps[0]]).sqrt())
+    outputs = None
+    it = timesteps
+    if progress:
+        from rich.progress import track
+
+        it = track(timesteps, description=f"{method} sampling")
+    for k, t in enumerate(it):
+        tt = torch.full((b,), int(t), dtype=torch.long)
+        eps, enc, outputs = model(z, tt)
+        t_prev = timesteps[k + 1] if k + 1 < len(timesteps) else -1
+        u = z - process.shift(tt, enc)
+        kw = {"eta": eta} if method == "ddim" else {}
+        u_prev = sched.step(eps, int(t), u, generator=generator, **kw).prev_sample
+        z = u_prev + process.shift(torch.full((b,), t_prev, dtype=torch.long), enc)
+    return z, outputs
