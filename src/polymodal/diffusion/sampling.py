@@ -10,8 +10,9 @@ prediction, the N predicted encodings, and whatever decoder outputs the caller w
 given (conditional generation, masked-image reconstruction) the caller returns its true encoding instead.
 
 How sampling starts: z_T ~ N(m_T, (1 - abar_T) I) (T the sampler's first step) with m_T = sum_i lam_T(i) E_bar_i,
-E_bar_i the mean encoding of modality i over the training data (``start_encodings``; zeros if not given). With the default "bump" schedule
-lam_T is ~0 and this is N(0, I) for any inputs; with the "shift" schedule the start carries the data mean.
+E_bar_i the mean encoding of modality i over the training data (``start_encodings``; zeros if not given). With the
+default "bump" schedule lam_T is ~0 and this is N(0, I) for any inputs; with the "shift" schedule the start carries
+the data mean.
 """
 
 from __future__ import annotations
