@@ -1,0 +1,234 @@
+"""The MT-Diffusion model: modality encoders into the diffusion space, a shared denoiser (the ``diffusers`` U-Net),
+task-specific decoders on its output, and the four loss terms.
+
+Diffusion space: the image itself (C x H x W in [-1, 1]), so z_0 = x_image. Other modalities enter through the
+forward mean m_t = sum_i lam_t(i) E_i(x_i) (``process.py``):
+
+    label         E(y) = unit-RMS map of a learnt table row (K x C x H x W); soft E(p) = unit-RMS (sum_k p_k row_k)
+    mask          E(s) = 2 s - 1 on every channel (s in {0,1}); soft E(p) = 2 p - 1
+    masked image  E(x_m) = the image with the hidden squares set to 0 (a given modality: known when sampling)
+
+The U-Net sees only (z_t, t). Its output channels are split into the task decoders: C channels of noise
+prediction eps_hat (the image decoder: z_0_hat = (z_t - m_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)),
+K channels averaged over space -> class logits, 1 channel -> mask logits, C channels -> the reconstructed image.
+
+Loss (each term returned separately, weighted by ``LossWeights``), t uniform, z_t from the marginal:
+    L0  marginal term: || eps - eps_hat ||^2 (the simplified KL between forward and reverse marginals)
+    L1  posterior term: KL(q(z_{t-1} | z_t, z_0, X) || p(z_{t-1} | z_t)) per dimension, where the reverse mean
+        uses z_0_hat and the *predicted* encodings (what sampling will have), t >= 1
+    L2  modality recovery: cross-entropy of the class logits, binary cross-entropy of the mask logits,
+        MSE of the reconstructed image on the hidden squares
+    L3  prior term: KL(q(z_T | z_0, X) || N(0, I)) (only the encoders can move it)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import InputError
+from .process import MultimodalForward, ProcessConfig
+
+
+@dataclass
+class LossWeights:
+    l0: float = 1.0
+    l1: float = 0.0
+    l2: float = 1.0
+    l3: float = 0.0
+
+
+@dataclass
+class MTConfig:
+    image_channels: int = 1
+    image_size: int = 32
+    classes: int = 0  # > 0: the label modality
+    mask: bool = False  # the segmentation-mask modality
+    masked_image: bool = False  # the masked-image modality (reconstruction)
+    class_conditional: bool = False  # baseline: the label is given to the U-Net (class embedding), not generated
+    channels: list[int] = field(default_factory=lambda: [32, 64, 64])
+    layers_per_block: int = 1
+    attention: bool = True  # self-attention at the lowest resolution
+    process: ProcessConfig = field(default_factory=ProcessConfig)
+    weights: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self):
+        if isinstance(self.process, dict):
+            self.process = ProcessConfig(**self.process)
+        if isinstance(self.weights, dict):
+            self.weights = LossWeights(**self.weights)
+        if self.class_conditional and self.classes < 1:
+            raise InputError("a class-conditional model needs classes > 0")
+        if len(self.process.gammas) != len(self.modalities):
+            raise InputError(f"{len(self.process.gammas)} modality scales (gammas) for modalities {self.modalities}")
+        if self.image_size % 2 ** (len(self.channels) - 1):
+            raise InputError(f"image size {self.image_size} must halve {len(self.channels) - 1} times")
+
+    @property
+    def modalities(self) -> list[str]:
+        mods = []
+        if self.classes and not self.class_conditional:
+            mods.append("label")
+        if self.mask:
+            mods.append("mask")
+        if self.masked_image:
+            mods.append("masked_image")
+        return mods or ["none"]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _unit_rms(x: torch.Tensor) -> torch.Tensor:
+    return x / x.flatten(1).pow(2).mean(1).add(1e-8).sqrt().view(-1, *([1] * (x.dim() - 1)))
+
+
+class MTDiffusion(nn.Module):
+    def __init__(self, config: MTConfig):
+        super().__init__()
+        from diffusers import UNet2DModel
+
+        self.config = c = config
+        self.process = MultimodalForward(c.process)
+        shape = (c.image_channels, c.image_size, c.image_size)
+        self.n_label = c.classes if "label" in c.modalities else 0
+        self.split = [c.image_channels, self.n_label, int(c.mask), c.image_channels if c.masked_image else 0]
+        levels = len(c.channels)
+        down = ["DownBlock2D"] * levels
+        up = ["UpBlock2D"] * levels
+        if c.attention:
+            down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
+        self.unet = UNet2DModel(
+            sample_size=c.image_size, in_channels=c.image_channels, out_channels=sum(self.split),
+            block_out_channels=tuple(c.channels), layers_per_block=c.layers_per_block, down_block_types=tuple(down),
+            up_block_types=tuple(up), norm_num_groups=min(8, min(c.channels)),
+            attention_head_dim=min(32, c.channels[-1]), add_attention=c.attention,
+            num_class_embeds=c.classes if c.class_conditional else None)
+        if self.n_label:
+            self.label_table = nn.Parameter(torch.randn(c.classes, *shape))
+        self.shape = shape
+
+    # encoders --------------------------------------------------------------------------------------------------
+    def encode_one(self, modality: str, value: torch.Tensor) -> torch.Tensor:
+        """E_i of one modality's input: class ids, {0,1} masks (B, 1, H, W) or masked images."""
+        if modality == "label":
+            return _unit_rms(self.label_table[value])
+        if modality == "mask":
+            return (2 * value.float() - 1).expand(-1, self.shape[0], -1, -1)
+        if modality == "masked_image":
+            return value
+        raise InputError(f"unknown modality {modality!r}")
+
+    def encode(self, batch: dict) -> list[torch.Tensor]:
+        """The true encodings of the batch's modalities, in ``config.modalities`` order."""
+        return [torch.zeros_like(batch["image"]) if m == "none" else self.encode_one(m, batch[m])
+                for m in self.config.modalities]
+
+    def encode_predicted(self, out: dict, given: dict | None = None) -> list[torch.Tensor]:
+        """Encodings of the decoders' soft predictions; modalities present in ``given`` use their true value."""
+        given = given or {}
+        enc = []
+        for m in self.config.modalities:
+            if m in given:
+                enc.append(self.encode_one(m, given[m]))
+            elif m == "label":
+                p = out["label_logits"].softmax(-1)
+                enc.append(_unit_rms(torch.einsum("bk,kchw->bchw", p, self.label_table)))
+            elif m == "mask":
+                enc.append((2 * out["mask_logits"].sigmoid() - 1).expand(-1, self.shape[0], -1, -1))
+            elif m == "masked_image":
+                raise InputError("the masked image is a given modality: pass it when sampling")
+            else:
+                enc.append(torch.zeros_like(out["eps"]))
+        return enc
+
+    # the denoiser and its decoders --------------------------------------------------------------------------------
+    def forward(self, z: torch.Tensor, t: torch.Tensor, label: torch.Tensor | None = None) -> dict:
+        if self.config.class_conditional and label is None:
+            raise InputError("the class-conditional model needs the label")
+        y = self.unet(z, t, class_labels=label if self.config.class_conditional else None).sample
+        eps, lab, mask, rec = torch.split(y, self.split, dim=1)
+        out = {"eps": eps}
+        if self.n_label:
+            out["label_logits"] = lab.mean(dim=(2, 3))
+        if self.config.mask:
+            out["mask_logits"] = mask
+        if self.config.masked_image:
+            out["reconstruction"] = rec
+        return out
+
+    # the loss ----------------------------------------------------------------------------------------------------
+    def losses(self, batch: dict, generator: torch.Generator | None = None) -> dict:
+        """Every loss term of one batch (dict with ``image`` and the modalities' inputs) and their weighted sum."""
+        x0 = batch["image"]
+        b = x0.shape[0]
+        proc = self.process
+        t = torch.randint(0, proc.timesteps, (b,), generator=generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0)
+        enc = self.encode(batch)
+        z_t = proc.sample(x0, t, enc, noise)
+        out = self(z_t, t, batch.get("label"))
+        terms = {"l0": F.mse_loss(out["eps"], noise)}
+        given = {k: batch[k] for k in ("masked_image",) if k in batch}
+        enc_hat = self.encode_predicted(out, given)
+        x0_hat = proc.predicted_z0(z_t, t, out["eps"], enc_hat)
+        keep = t >= 1
+        if keep.any():
+            mean_q, var = proc.posterior(z_t[keep], x0[keep], t[keep], [e[keep] for e in enc])
+            mean_p, _ = proc.posterior(z_t[keep], x0_hat[keep], t[keep], [e[keep] for e in enc_hat])
+            v = var.view(-1, *([1] * (x0.dim() - 1)))
+            terms["l1"] = ((mean_q - mean_p) ** 2 / (2 * v)).mean()
+        else:
+            terms["l1"] = x0.new_zeros(())
+        l2 = x0.new_zeros(())
+        if "label_logits" in out:
+            terms["l2_label"] = F.cross_entropy(out["label_logits"], batch["label"])
+            l2 = l2 + terms["l2_label"]
+        if "mask_logits" in out:
+            terms["l2_mask"] = F.binary_cross_entropy_with_logits(out["mask_logits"], batch["mask"].float())
+            l2 = l2 + terms["l2_mask"]
+        if "reconstruction" in out:
+            hidden = batch["hidden"].float()  # 1 on the hidden squares
+            err = ((out["reconstruction"] - x0) ** 2 * hidden).sum() / hidden.expand_as(x0).sum().clamp_min(1)
+            terms["l2_reconstruction"] = err
+            l2 = l2 + err
+        terms["l2"] = l2
+        terms["l3"] = proc.prior_kl(x0, enc).mean()
+        w = self.config.weights
+        terms["total"] = w.l0 * terms["l0"] + w.l1 * terms["l1"] + w.l2 * terms["l2"] + w.l3 * terms["l3"]
+        return terms
+
+    # generation --------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, n: int, method: str = "ddim", steps: int = 50, generator: torch.Generator | None = None,
+                 given: dict | None = None, label: torch.Tensor | None = None, progress: bool = False) -> dict:
+        """Sample n items jointly: ``image`` (n, C, H, W) in [-1, 1] and, per decoder, ``label`` (argmax of the
+        final class logits), ``mask`` ({0,1} from the final mask logits), ``reconstruction``. ``given`` holds known
+        modalities (e.g. ``masked_image``); ``label`` feeds the class-conditional baseline."""
+        from .sampling import sample
+
+        self.eval()
+        given = given or {}
+
+        def model(z, t):
+            out = self(z, t.to(z.device), label)
+            return out["eps"], self.encode_predicted(out, given), out
+
+        start = None
+        if given:
+            start = [self.encode_one(m, given[m]) if m in given else torch.zeros(n, *self.shape)
+                     for m in self.config.modalities]
+        z, out = sample(model, self.process, (n, *self.shape), method, steps, generator=generator,
+                        start_encodings=start, progress=progress)
+        res = {"image": z.clamp(-1, 1)}
+        if "label_logits" in out:
+            res["label"] = out["label_logits"].argmax(-1)
+            res["label_probs"] = out["label_logits"].softmax(-1)
+        if "mask_logits" in out:
+            res["mask"] = (out["mask_logits"] > 0).long()
+        if "reconstruction" in out:
+            res["reconstruction"] = out["reconstruction"].clamp(-1, 1)
+        return res
