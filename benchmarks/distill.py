@@ -179,11 +179,52 @@ def summarise(rows: list[dict]) -> dict:
                 for m, v in ms.items()} for s, ms in out.items()}
 
 
-def write_json(path: Path, data: dict) -> None:
+def row_key(r: dict) -> tuple:
+    return r["student"], r["method"], r["seed"], r["epochs"]
+
+
+def update_json(path: Path, update) -> dict:
+    """Read the JSON (if any), apply ``update(data)``, write it back atomically, under an exclusive lock: several
+    grid workers (e.g. one per core, ``--threads 1``) can share one results file."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {"rows": []}
+        update(data)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, path)
+    return data
+
+
+def claim(path: Path, key: tuple, force: bool) -> bool:
+    """Atomically claim a grid cell: False if its row exists (unless ``force``) or a live worker holds it."""
+    got = []
+
+    def take(d):
+        claims = d.setdefault("claims", {})
+        holder = claims.get(json.dumps(key))
+        if holder is not None and holder != os.getpid() and _alive(holder):
+            return
+        if not force and any(row_key(r) == key for r in d.get("rows", [])):
+            return
+        claims[json.dumps(key)] = os.getpid()
+        got.append(True)
+
+    update_json(path, take)
+    return bool(got)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv=None) -> int:
@@ -210,46 +251,50 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     only = set(args.only or ("grid", "latency"))
     out_path = args.results / "distill_text.json"
-    data = json.loads(out_path.read_text()) if out_path.exists() else {"rows": []}
 
     train, test, names = text_data(args)
     t0 = time.perf_counter()
     teacher, info = text_teacher(args, train, test, len(names))
     print(f"teacher: accuracy {info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    data.update({"task": "Amazon UK toys: title -> top-level category", "classes": names,
-                 "train": sum(len(b["labels"]) for b in train), "test": sum(len(b["labels"]) for b in test),
-                 "teacher": info, "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32}
-                                               for k, v in STUDENTS.items()},
-                 "methods": METHODS, "tau": args.tau, "kd_temperature": args.kd_temperature})
+    meta = {"task": "Amazon UK toys: title -> top-level category", "classes": names,
+            "train": sum(len(b["labels"]) for b in train), "test": sum(len(b["labels"]) for b in test),
+            "teacher": info, "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32}
+                                          for k, v in STUDENTS.items()},
+            "methods": METHODS, "tau": args.tau, "kd_temperature": args.kd_temperature}
+    update_json(out_path, lambda d: d.update(meta))
     if "latency" in only:
-        data["latency"] = latency_rows(args, teacher, test, len(names))
-        for k, r in data["latency"]["models"].items():
+        lat = latency_rows(args, teacher, test, len(names))
+        for k, r in lat["models"].items():
             print(f"{k:8s} params {r['params'] / 1e6:6.2f}M  one {r['p50_ms_one']:.2f} ms "
                   f"(x{r['speedup_one']:.2f})  batched {r['ms_per_example_batched']:.3f} ms/ex "
                   f"(x{r['speedup_batched']:.2f})", flush=True)
-        write_json(out_path, data)
+        update_json(out_path, lambda d: d.update(latency=lat))
     if "grid" in only:
         cached_train = None
         for name in args.students:
             for seed in args.seeds:
                 for method in args.methods:
                     key = (name, method, seed, args.epochs)
-                    if not args.force and any((r["student"], r["method"], r["seed"], r["epochs"]) == key
-                                              for r in data["rows"]):
+                    if not claim(out_path, key, args.force):
                         continue
                     if cached_train is None:
                         cached_train = cache_teacher(teacher, train)
                     student, row = train_student(args, name, method, seed, teacher, cached_train, test, len(names))
                     print(f"{name:4s} {method:10s} seed {seed}: accuracy {row['accuracy']:.4f} "
                           f"({row['train_seconds']:.0f} s)", flush=True)
-                    data["rows"] = [r for r in data["rows"]
-                                    if (r["student"], r["method"], r["seed"], r["epochs"]) != key] + [row]
+                    extra = {}
                     if method == "amad-mse" and name == "h4" and seed == 0:
-                        data["alignment_h4"] = mean_alignment(teacher, student, test)
-                        weights_png(data["alignment_h4"], args.results / "distill_alignment_h4.png",
+                        extra["alignment_h4"] = mean_alignment(teacher, student, test)
+                        weights_png(extra["alignment_h4"], args.results / "distill_alignment_h4.png",
                                     "AMAD-MSE weights, 12 teacher heads -> 4 student heads (test mean)")
-                    data["summary"] = summarise(data["rows"])
-                    write_json(out_path, data)
+
+                    def add(d, row=row, key=key, extra=extra):
+                        d.get("claims", {}).pop(json.dumps(key), None)
+                        d["rows"] = [r for r in d.get("rows", []) if row_key(r) != key] + [row]
+                        d.update(extra)
+                        d["summary"] = summarise(d["rows"])
+
+                    update_json(out_path, add)
     return 0
 
 
