@@ -8,6 +8,7 @@ embedding, ``forward(x)`` ImageNet logits. Inputs: float RGB in [0, 1], (B, 3, H
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -89,6 +90,19 @@ class EfficientNetLite0(nn.Module):
         for b in self._blocks:
             x = b(x)
         return F.relu6(self._bn1(self._conv_head(x)))
+
+    def stage_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, H, W) RGB in [0, 1] -> the stem's output and each of the 7 stages' last block outputs (strides
+        2, 2, 4, 8, 16, 16, 32, 32): the layers a perceptual distance compares."""
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        out = [x]
+        ends = set(np.cumsum([reps for *_, reps in LITE0_STAGES]) - 1)
+        for i, b in enumerate(self._blocks):
+            x = b(x)
+            if i in ends:
+                out.append(x)
+        return out
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Global-average-pooled embedding (B, 1280)."""
