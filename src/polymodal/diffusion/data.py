@@ -12,7 +12,7 @@ from ..errors import InputError
 
 def to_unit(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images -> float in [-1, 1]."""
-    return torch.as_tensor(np.asarray(x)).float().div(127.5).sub(1.0)
+    return torch.as_tensor(np.array(x, dtype=np.float32)).div(127.5).sub(1.0)
 
 
 def fashion_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:

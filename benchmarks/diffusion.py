@@ -1,0 +1,290 @@
+"""MT-Diffusion experiments, sized for a 2-core CPU (each part well under 30 minutes with the defaults; more steps
+and --device cuda for larger runs):
+
+  fmnist  joint image + label generation on Fashion-MNIST (32 px) vs a class-conditional single-task diffusion
+          model of the same size: agreement of each generated label with an independent classifier's label of the
+          generated image (precision / recall per class), Frechet distance on that classifier's features
+  mask    joint image + segmentation-mask generation on ETH-80 (64 px): IoU between each generated mask and an
+          independent segmenter's mask of the generated image; a PNG grid
+  masked  masked-image reconstruction (square masks) on ETH-80 and ISBI 2012 crops: MT-Diffusion trained jointly
+          on generation and reconstruction vs the same network trained on reconstruction only; PSNR, SSIM and an
+          LPIPS-style distance on EfficientNet-Lite0 features, on the hidden squares filled into the known pixels
+
+    .venv/bin/python benchmarks/diffusion.py                       # all -> docs/results/diffusion_*.json + PNGs
+    .venv/bin/python benchmarks/diffusion.py --only fmnist --steps 300 --samples 256   # a quick look
+
+Every part also reports training steps per second and the time to sample 64 images with DDIM at 50 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polymodal.diffusion.data import eth80, fashion_mnist, hide, isbi_crops, square_masks
+from polymodal.diffusion.evaluators import Classifier, Segmenter, predict, train_classifier, train_segmenter
+from polymodal.diffusion.metrics import PerceptualDistance, frechet_distance, iou, label_agreement, psnr, ssim
+from polymodal.diffusion.model import LossWeights, MTConfig, MTDiffusion
+from polymodal.diffusion.process import ProcessConfig
+from polymodal.diffusion.train import reconstruct_directly, train
+from polymodal.training import load_module, save_module
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def cached_module(folder: Path, fmt: str, build, make):
+    """Load a trained judge (classifier / segmenter) from ``folder``, or train and save it."""
+    if (folder / "config.json").exists():
+        return load_module(folder, fmt, lambda cfg: build(**cfg))[0], json.loads((folder / "info.json").read_text())
+    model, cfg, info = make()
+    save_module(folder, model, cfg, fmt)
+    (folder / "info.json").write_text(json.dumps(info, indent=1) + "\n")
+    return model, info
+
+
+def sampling_time(model: MTDiffusion, n: int = 64, steps: int = 50, **kw) -> float:
+    t0 = time.perf_counter()
+    model.generate(n, "ddim", steps, generator=torch.Generator().manual_seed(123), **kw)
+    return time.perf_counter() - t0
+
+
+def generate_many(model: MTDiffusion, n: int, steps: int, seed: int, chunk: int = 128, **kw) -> dict:
+    parts = []
+    for i in range(0, n, chunk):
+        extra = {k: v[i: i + chunk] if torch.is_tensor(v) else v for k, v in kw.items()}
+        if "given" in kw:
+            extra["given"] = {k: v[i: i + chunk] for k, v in kw["given"].items()}
+        m = min(chunk, n - i)
+        parts.append(model.generate(m, "ddim", steps, generator=torch.Generator().manual_seed(seed + i), **extra))
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def image_grid(rows: list[torch.Tensor], path: Path, titles: list[str] | None = None) -> None:
+    """Rows of images in [-1, 1] (N, C, H, W) (masks: integer {0,1}, 1 channel) -> one PNG."""
+    from PIL import Image, ImageDraw
+
+    pad = 2
+    tiles = []
+    rows = [r for r in rows if len(r)]
+    for r in rows:
+        if not r.is_floating_point():  # {0,1} masks
+            r = r.float() * 2 - 1
+        r = ((r.clamp(-1, 1) + 1) * 127.5).round().byte()
+        if r.shape[1] == 1:
+            r = r.expand(-1, 3, -1, -1)
+        tiles.append(r.permute(0, 2, 3, 1).numpy())
+    h, w = tiles[0].shape[1:3]
+    label_w = 90 if titles else 0
+    cols = max(len(t) for t in tiles)
+    canvas = np.full((len(tiles) * (h + pad) + pad, label_w + cols * (w + pad) + pad, 3), 255, np.uint8)
+    for i, t in enumerate(tiles):
+        for j, im in enumerate(t):
+            y, x = pad + i * (h + pad), label_w + pad + j * (w + pad)
+            canvas[y: y + h, x: x + w] = im
+    img = Image.fromarray(canvas)
+    if titles:
+        draw = ImageDraw.Draw(img)
+        for i, title in enumerate(titles):
+            draw.text((4, pad + i * (h + pad) + h // 2 - 5), title, fill=(0, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+# Fashion-MNIST: joint image + label --------------------------------------------------------------------------------
+def fmnist(args) -> dict:
+    x_tr, y_tr = fashion_mnist("train")
+    x_te, y_te = fashion_mnist("test")
+
+    def make_judge():
+        t0 = time.perf_counter()
+        m = train_classifier(x_tr, y_tr, 10, epochs=args.judge_epochs, progress=args.progress)
+        acc = float((predict(m, x_te).argmax(-1) == y_te).float().mean())
+        return m, {"in_channels": 1, "classes": 10}, {"test_accuracy": acc, "seconds": time.perf_counter() - t0,
+                                                       "epochs": args.judge_epochs}
+
+    judge, judge_info = cached_module(args.cache / f"fmnist-classifier-e{args.judge_epochs}",
+                                      "polymodal-eval-classifier", Classifier, make_judge)
+    print(f"fmnist judge: test accuracy {judge_info['test_accuracy']:.4f}", flush=True)
+    n = args.samples
+    real_feats = predict(judge, x_te[:n], fn=lambda m, x: m.features(x)).numpy()
+    floor = frechet_distance(predict(judge, x_tr[:n], fn=lambda m, x: m.features(x)).numpy(), real_feats)
+    out = {"judge": judge_info, "samples": n, "fd_train_vs_test": floor, "models": {}}
+    uniform = torch.arange(n) % 10
+    for name, cfg in (
+        ("mt-diffusion", MTConfig(image_channels=1, image_size=32, classes=10, channels=args.channels,
+                                  process=ProcessConfig(gammas=[args.gamma]),
+                                  weights=LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0))),
+        ("class-conditional", MTConfig(image_channels=1, image_size=32, classes=10, class_conditional=True,
+                                       channels=args.channels)),
+    ):
+        torch.manual_seed(0)
+        model = MTDiffusion(cfg)
+        info = train(model, {"image": x_tr, "label": y_tr}, args.steps, args.batch_size, args.lr, seed=0,
+                     progress=args.progress)
+        kw = {"label": uniform} if cfg.class_conditional else {}
+        gen = generate_many(model, n, args.sample_steps, seed=1000, **kw)
+        labels = gen["label"] if "label" in gen else uniform
+        logits = predict(judge, gen["image"])
+        row = {"train": info, "params": sum(p.numel() for p in model.parameters()),
+               "fd": frechet_distance(predict(judge, gen["image"], fn=lambda m, x: m.features(x)).numpy(),
+                                      real_feats),
+               **label_agreement(labels.numpy(), logits.argmax(-1).numpy(), 10),
+               "generated_label_counts": np.bincount(labels.numpy(), minlength=10).tolist(),
+               "sample_seconds_64_ddim50": sampling_time(model, **({"label": uniform[:64]} if kw else {})),
+               "config": cfg.to_dict(), "commit": _commit()}
+        out["models"][name] = row
+        print(f"fmnist {name}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
+              f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",
+              flush=True)
+        order = torch.argsort(labels[:80], stable=True)
+        image_grid([gen["image"][:80][order][i: i + 16] for i in range(0, 80, 16)],
+                   args.results / f"diffusion_fmnist_{name}.png")
+    mt, base = out["models"]["mt-diffusion"], out["models"]["class-conditional"]
+    out["fd_ratio_mt_over_baseline"] = mt["fd"] / base["fd"]
+    return out
+
+
+# ETH-80: joint image + mask -----------------------------------------------------------------------------------
+def eth80_split():
+    img, mask, cat, obj = eth80(64)
+    test_objs = torch.tensor([o for o in range(80) if o % 5 == 0])  # 2 objects per category held out
+    test = torch.isin(obj, test_objs)
+    return img, mask, cat, test
+
+
+def mask_task(args) -> dict:
+    img, mask, _, test = eth80_split()
+
+    def make_judge():
+        t0 = time.perf_counter()
+        m = train_segmenter(img[~test], mask[~test], epochs=args.judge_epochs * 3, progress=args.progress)
+        held = iou((predict(m, img[test]) > 0).long(), mask[test])
+        return m, {"in_channels": 3}, {"heldout_iou": float(held.mean()), "seconds": time.perf_counter() - t0}
+
+    seg, seg_info = cached_module(args.cache / f"eth80-segmenter-e{args.judge_epochs * 3}",
+                                  "polymodal-eval-segmenter", Segmenter, make_judge)
+    print(f"eth80 segmenter: held-out-object IoU {seg_info['heldout_iou']:.3f}", flush=True)
+    cfg = MTConfig(image_channels=3, image_size=64, mask=True, channels=args.channels + [args.channels[-1]],
+                   process=ProcessConfig(gammas=[args.gamma]), weights=LossWeights(l0=1.0, l1=args.l1, l2=args.l2))
+    torch.manual_seed(0)
+    model = MTDiffusion(cfg)
+    info = train(model, {"image": img, "mask": mask}, args.steps, args.batch_size // 2, args.lr, seed=0,
+                 progress=args.progress)
+    n = args.samples // 2
+    gen = generate_many(model, n, args.sample_steps, seed=2000, chunk=64)
+    judged = (predict(seg, gen["image"]) > 0).long()
+    ious = iou(gen["mask"], judged)
+    real = iou((predict(seg, img[test]) > 0).long(), mask[test])
+    out = {"segmenter": seg_info, "samples": n, "train": info, "iou_mean": float(ious.mean()),
+           "iou_median": float(ious.median()), "segmenter_vs_truth_heldout_iou": float(real.mean()),
+           "generated_foreground_share": float(gen["mask"].float().mean()),
+           "real_foreground_share": float(mask.float().mean()),
+           "sample_seconds_64_ddim50": sampling_time(model), "params": sum(p.numel() for p in model.parameters()),
+           "config": cfg.to_dict(), "commit": _commit()}
+    print(f"eth80 mask: IoU(generated mask, segmenter) {out['iou_mean']:.3f} "
+          f"train {info['steps_per_second']:.2f} steps/s", flush=True)
+    k = 12
+    image_grid([gen["image"][:k], gen["mask"][:k], judged[:k]], args.results / "diffusion_eth80_mask.png",
+               ["image", "gen. mask", "segmenter"])
+    return out
+
+
+# masked-image reconstruction ------------------------------------------------------------------------------------
+def masked_task(args) -> dict:
+    img, _, _, test = eth80_split()
+    sets = {"eth80": (img[~test], img[test][: args.recon_eval]),
+            "isbi": (isbi_crops(64, 96, "train", seed=0), isbi_crops(64, 8, "test", seed=1)[: args.recon_eval])}
+    pd = PerceptualDistance()
+    out = {"squares": args.squares, "side": args.side, "sets": {}}
+    for name, (train_x, eval_x) in sets.items():
+        hidden = square_masks(len(eval_x), 64, args.squares, args.side, torch.Generator().manual_seed(7))
+        masked = hide(eval_x, hidden)
+        rows = {}
+        for variant in ("mt-diffusion", "reconstruction-only"):
+            ch = eval_x.shape[1]
+            cfg = MTConfig(image_channels=ch, image_size=64, masked_image=True,
+                           channels=args.channels + [args.channels[-1]], process=ProcessConfig(gammas=[args.gamma]),
+                           weights=LossWeights(l0=1.0, l1=args.l1, l2=args.l2))
+            torch.manual_seed(0)
+            model = MTDiffusion(cfg)
+            objective = "mt" if variant == "mt-diffusion" else "reconstruction"
+            info = train(model, {"image": train_x}, args.steps, args.batch_size // 2, args.lr, seed=0,
+                         objective=objective, squares=args.squares, side=args.side, progress=args.progress)
+            if variant == "mt-diffusion":
+                gen = generate_many(model, len(eval_x), args.sample_steps, seed=3000, chunk=64,
+                                    given={"masked_image": masked})
+                outputs = {"sampled": gen["image"], "decoder": gen["reconstruction"]}
+            else:
+                outputs = {"decoder": reconstruct_directly(model, masked)}
+            for how, pred in outputs.items():
+                filled = masked + hidden * pred  # known pixels kept, hidden squares from the model
+                rows[f"{variant}/{how}"] = {
+                    "psnr": float(psnr(filled, eval_x).mean()), "ssim": float(ssim(filled, eval_x).mean()),
+                    "perceptual": float(pd(filled, eval_x).mean()), "train": info, "commit": _commit()}
+                print(f"masked {name} {variant}/{how}: {rows[f'{variant}/{how}']}", flush=True)
+                if how == "sampled" or variant == "reconstruction-only":
+                    rows[f"{variant}/{how}"]["_preview"] = filled[:8]
+        previews = [rows[k].pop("_preview") for k in list(rows) if "_preview" in rows[k]]
+        image_grid([eval_x[:8], masked[:8], *previews], args.results / f"diffusion_masked_{name}.png",
+                   ["original", "masked", "MT sampled", "recon-only"][: 2 + len(previews)])
+        out["sets"][name] = rows
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=("fmnist", "mask", "masked"), action="append")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--channels", type=int, nargs="+", default=[32, 64, 64])
+    ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the bump schedule")
+    ap.add_argument("--l1", type=float, default=0.0)
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--sample-steps", type=int, default=50)
+    ap.add_argument("--judge-epochs", type=int, default=3)
+    ap.add_argument("--squares", type=int, default=3)
+    ap.add_argument("--side", type=int, default=16)
+    ap.add_argument("--recon-eval", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "diffusion-cache")
+    ap.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    parts = {"fmnist": fmnist, "mask": mask_task, "masked": masked_task}
+    for name in args.only or list(parts):
+        t0 = time.perf_counter()
+        res = parts[name](args)
+        res.update(seconds=time.perf_counter() - t0, steps=args.steps, threads=args.threads)
+        write_json(args.results / f"diffusion_{name}.json", res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
