@@ -1,0 +1,96 @@
+"""Markdown tables for docs/distill.md from the JSON that benchmarks/distill.py writes.
+
+    .venv/bin/python benchmarks/render_distill_table.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+METHODS = ("labels", "kd", "one-to-one", "relations", "amad-mse", "amad-kl")
+BASELINES = ("labels", "kd", "one-to-one", "relations")
+STUDENTS = ("h12", "h6", "h4", "h2", "l2")
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def accuracy_table(res: dict) -> str:
+    teacher = res["teacher"]["accuracy"]
+    by = {}
+    for r in res["rows"]:
+        by.setdefault(r["student"], {}).setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
+    lines = [f"Teacher (all-MiniLM-L6-v2 fine-tuned, 6 layers x 12 heads): **{100 * teacher:.2f}%** test accuracy "
+             f"({res['test']} test / {res['train']} training titles, {len(res['classes'])} classes).", "",
+             "Student accuracy %, mean ± std over seeds (n); the last column is the best AMAD form minus the best "
+             "baseline, paired by seed.", "",
+             "| student | " + " | ".join(METHODS) + " | AMAD - best baseline |",
+             "|---" * (len(METHODS) + 2) + "|"]
+    for s in STUDENTS:
+        if s not in by:
+            continue
+        spec = res["students"][s]
+        cells = []
+        for m in METHODS:
+            v = list(by[s].get(m, {}).values())
+            if v:
+                mu, sd = mean_std(v)
+                cells.append(f"{100 * mu:.2f} ± {100 * sd:.2f} ({len(v)})")
+            else:
+                cells.append("-")
+        seeds = sorted(set.intersection(*(set(by[s].get(m, {})) for m in METHODS)))
+        delta = "-"
+        if seeds:
+            best_amad = max(("amad-mse", "amad-kl"), key=lambda m: statistics.fmean(by[s][m][k] for k in seeds))
+            best_base = max(BASELINES, key=lambda m: statistics.fmean(by[s][m][k] for k in seeds))
+            d = [by[s][best_amad][k] - by[s][best_base][k] for k in seeds]
+            mu, sd = mean_std(d)
+            delta = f"{100 * mu:+.2f} ± {100 * sd:.2f} ({best_amad} vs {best_base}, {len(seeds)} seeds)"
+        lines.append(f"| {s}: {spec['layers']} layers x {spec['heads']} heads | " + " | ".join(cells)
+                     + f" | {delta} |")
+    lines += ["", "Share of the teacher's accuracy kept (mean over seeds, best method):", ""]
+    for s in STUDENTS:
+        if s in by:
+            best = max(statistics.fmean(v.values()) for v in by[s].values())
+            lines.append(f"- {s}: {100 * best / teacher:.1f}%")
+    commits = sorted({r["commit"] for r in res["rows"]})
+    lines += ["", f"Code: {', '.join(commits)}; {res['rows'][0]['epochs']} epochs, lr {res['rows'][0]['lr']}, "
+              f"tau {res['tau']}, KD temperature {res['kd_temperature']}."]
+    return "\n".join(lines)
+
+
+def latency_table(res: dict) -> str:
+    lat = res.get("latency")
+    if not lat:
+        return ""
+    lines = [f"CPU latency ({lat['threads']} threads; one real title per call, p50 of {lat['reps']} calls; and "
+             f"per example in a batch of {lat['batch']} titles padded to {lat['batch_length']} tokens), code "
+             f"{lat['commit']}:", "",
+             "| model | layers x heads | width | params (M) | params w/o embeddings (M) | one title ms | speed-up | "
+             "batched ms/title | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, r in lat["models"].items():
+        lines.append(f"| {k} | {r['layers']} x {r['heads']} | {r['hidden']} | {r['params'] / 1e6:.2f} | "
+                     f"{r['params_without_embeddings'] / 1e6:.2f} | {r['p50_ms_one']:.2f} | "
+                     f"{r['speedup_one']:.2f}x | {r['ms_per_example_batched']:.3f} | {r['speedup_batched']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    path = RESULTS / "distill_text.json"
+    if not path.exists():
+        print(f"no {path}; run benchmarks/distill.py first", file=sys.stderr)
+        return 1
+    res = json.loads(path.read_text())
+    print(accuracy_table(res))
+    print()
+    print(latency_table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
