@@ -45,8 +45,8 @@ def test_shuffled_batches_reorder_per_epoch():
 
 def test_accuracy_counts_argmax_hits():
     class Fixed(torch.nn.Module):
-        def forward(self, ids, mask):
-            return torch.nn.functional.one_hot(ids[:, 0] % 3, 3).float(), None
+        def forward(self, input_ids, attention_mask):
+            return torch.nn.functional.one_hot(input_ids[:, 0] % 3, 3).float(), None
 
     b = {"input_ids": torch.tensor([[0], [1], [2], [4]]), "attention_mask": torch.ones(4, 1),
          "labels": torch.tensor([0, 1, 0, 1])}

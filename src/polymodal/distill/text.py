@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .trainer import model_inputs
 
 
 def encode_texts(texts: list[str], tokenizer, max_len: int = 32) -> list[list[int]]:
@@ -67,11 +68,12 @@ class ShuffledBatches:
 
 @torch.no_grad()
 def accuracy(model, batches: list[dict]) -> float:
-    """Top-1 accuracy of a :class:`~polymodal.distill.trainer.Classifier` over the batches."""
+    """Top-1 accuracy of a classifier returning ``(logits, ...)`` (text or vision-language) over the batches."""
+
     model.eval()
     right = total = 0
     for b in batches:
-        logits, _ = model(b["input_ids"], b["attention_mask"])
+        logits, _ = model(**model_inputs(b))
         right += int((logits.argmax(-1) == b["labels"]).sum())
         total += len(b["labels"])
     return right / total

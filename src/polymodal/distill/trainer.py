@@ -27,6 +27,12 @@ from .losses import amad_loss, hidden_mse, layer_map, one_to_one_loss, output_kd
 from .transformer import Encoder, EncoderOutput
 
 ATTENTION_LOSSES = ("none", "amad", "one-to-one", "relations")
+INPUT_KEYS = ("input_ids", "attention_mask", "inputs_embeds", "image")  # what a batch hands to the models
+
+
+def model_inputs(batch: dict) -> dict:
+    """The model inputs of a batch (its labels and cached teacher outputs left out)."""
+    return {k: batch[k] for k in INPUT_KEYS if k in batch}
 
 
 @dataclass
@@ -127,7 +133,7 @@ class Distiller(nn.Module):
 
     def loss(self, batch: dict) -> torch.Tensor:
         cfg = self.config
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "inputs_embeds") if k in batch}
+        inputs = model_inputs(batch)
         need_inner = cfg.attention != "none" or cfg.hidden_weight > 0
         logits, s_out = self.student(**inputs, collect=need_inner)
         total = cfg.task_weight * task_loss(logits, batch["labels"], cfg.multilabel) if cfg.task_weight else 0.0
@@ -163,7 +169,7 @@ def cache_teacher(teacher: Classifier, batches: list[dict], dtype: torch.dtype =
     teacher.eval()
     out = []
     for batch in batches:
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "inputs_embeds") if k in batch}
+        inputs = model_inputs(batch)
         logits, o = teacher(**inputs, collect=True)
         out.append({**batch, "teacher": {
             "logits": logits.float(),

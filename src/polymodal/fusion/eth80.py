@@ -62,7 +62,8 @@ def colour_names(rgb: np.ndarray) -> np.ndarray:
     return out.reshape(rgb.shape[:-1])
 
 
-def _aspect(mask: np.ndarray) -> float:
+def mask_aspect(mask: np.ndarray) -> float:
+    """Bounding-box height / width of a boolean mask (1 when empty)."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if rows.size == 0:
         return 1.0
@@ -91,7 +92,7 @@ def object_labels(eth: ETH80) -> ObjectLabels:
         masks = eth.masks[views].astype(bool)
         names = colour_names(eth.images[views][masks])
         shares[obj] = np.bincount(names, minlength=len(COLOURS)) / max(1, names.size)
-        aspect[obj] = float(np.median([_aspect(m) for m in masks]))
+        aspect[obj] = float(np.median([mask_aspect(m) for m in masks]))
         attrs[obj, : len(COLOURS)] = shares[obj] >= COLOUR_SHARE
         attrs[obj, ATTRIBUTES.index("tall")] = aspect[obj] > ASPECT
         attrs[obj, ATTRIBUTES.index("wide")] = aspect[obj] < 1 / ASPECT
