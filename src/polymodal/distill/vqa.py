@@ -93,7 +93,8 @@ def build_questions(eth, labels: ObjectLabels, seed: int = 0) -> QASet:
 
 def pooled_tokens(feature_maps: np.ndarray | torch.Tensor, grid: int = 4) -> torch.Tensor:
     """(N, C, H, W) feature maps -> (N, grid*grid, C) tokens (adaptive average pooling, row-major)."""
-    x = torch.as_tensor(np.asarray(feature_maps) if not torch.is_tensor(feature_maps) else feature_maps).float()
+    x = feature_maps if torch.is_tensor(feature_maps) else torch.from_numpy(np.array(feature_maps, dtype=np.float32))
+    x = x.float()
     return torch.nn.functional.adaptive_avg_pool2d(x, grid).flatten(2).transpose(1, 2).contiguous()
 
 
