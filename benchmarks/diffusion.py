@@ -1,7 +1,7 @@
 """MT-Diffusion experiments, sized for a 2-core CPU (each part well under 30 minutes with the defaults; more steps
 and --device cuda for larger runs):
 
-  fmnist  joint image + label generation on Fashion-MNIST (32 px) vs a class-conditional single-task diffusion
+  fmnist  joint image + label generation on Fashion-MNIST (28 px) vs a class-conditional single-task diffusion
           model of the same size: agreement of each generated label with an independent classifier's label of the
           generated image (precision / recall per class), Frechet distance on that classifier's features
   mask    joint image + segmentation-mask generation on ETH-80 (64 px): IoU between each generated mask and an
@@ -135,10 +135,10 @@ def fmnist(args) -> dict:
     out = {"judge": judge_info, "samples": n, "fd_train_vs_test": floor, "models": {}}
     uniform = torch.arange(n) % 10
     for name, cfg in (
-        ("mt-diffusion", MTConfig(image_channels=1, image_size=32, classes=10, channels=args.channels,
+        ("mt-diffusion", MTConfig(image_channels=1, image_size=28, classes=10, channels=args.channels,
                                   process=ProcessConfig(gammas=[args.gamma]),
                                   weights=LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0))),
-        ("class-conditional", MTConfig(image_channels=1, image_size=32, classes=10, class_conditional=True,
+        ("class-conditional", MTConfig(image_channels=1, image_size=28, classes=10, class_conditional=True,
                                        channels=args.channels)),
     ):
         torch.manual_seed(0)
@@ -261,7 +261,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--channels", type=int, nargs="+", default=[32, 64, 64])
+    ap.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64],
+                    help="U-Net widths (28 px Fashion-MNIST); the 64 px parts add one more level")
     ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the bump schedule")
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--l2", type=float, default=1.0)

@@ -83,3 +83,15 @@ def test_square_masks_and_hiding():
     assert torch.equal(h[m == 1], torch.zeros(int(m.sum()))) and torch.equal(h[m == 0], x[m == 0])
     with pytest.raises(InputError):
         square_masks(1, 8, side=9)
+
+
+def test_fashion_mnist_native_and_padded():
+    from polymodal.diffusion.data import fashion_mnist
+
+    x28, y = fashion_mnist("test")
+    x32, y32 = fashion_mnist("test", size=32)
+    assert x28.shape == (10_000, 1, 28, 28) and torch.equal(y, y32)
+    assert torch.equal(x32[:, :, 2:30, 2:30], x28) and torch.all(x32[:, :, :2] == -1)
+    assert float(x28.min()) == -1.0 and float(x28.max()) == 1.0
+    with pytest.raises(InputError):
+        fashion_mnist("test", size=29)

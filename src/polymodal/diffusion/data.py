@@ -15,12 +15,16 @@ def to_unit(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(np.array(x, dtype=np.float32)).div(127.5).sub(1.0)
 
 
-def fashion_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """Fashion-MNIST padded 28 -> 32 with background (-1): images (N, 1, 32, 32), labels (N,)."""
+def fashion_mnist(split: str = "train", size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fashion-MNIST images (N, 1, size, size) in [-1, 1], labels (N,); ``size`` 28 (native) or larger (padded
+    with the background value -1, e.g. 32)."""
     from ..datasets.images import load_fashion_mnist
 
+    if size < 28 or (size - 28) % 2:
+        raise InputError(f"Fashion-MNIST size must be 28 + an even padding, got {size}")
     x, y = load_fashion_mnist(split)
-    return F.pad(to_unit(x)[:, None], (2, 2, 2, 2), value=-1.0), torch.as_tensor(y)
+    p = (size - 28) // 2
+    return F.pad(to_unit(x)[:, None], (p, p, p, p), value=-1.0), torch.as_tensor(y)
 
 
 def eth80(size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
