@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from polymodal.diffusion.data import eth80, fashion_mnist, hide, isbi_crops, square_masks
+from polymodal.diffusion.data import hide, square_masks
 from polymodal.diffusion.evaluators import Classifier, Segmenter, predict, train_classifier, train_segmenter
 from polymodal.diffusion.metrics import PerceptualDistance, frechet_distance, iou, label_agreement, psnr, ssim
-from polymodal.diffusion.model import LossWeights, MTConfig, MTDiffusion
-from polymodal.diffusion.process import ProcessConfig
+from polymodal.diffusion.model import LossWeights, MTDiffusion
+from polymodal.diffusion.sheet import contact_sheet
+from polymodal.diffusion.tasks import task_config, task_data
 from polymodal.diffusion.train import reconstruct_directly, train
 from polymodal.training import load_module, save_module
 
@@ -83,41 +84,11 @@ def generate_many(model: MTDiffusion, n: int, steps: int, seed: int, chunk: int 
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def image_grid(rows: list[torch.Tensor], path: Path, titles: list[str] | None = None) -> None:
-    """Rows of images in [-1, 1] (N, C, H, W) (masks: integer {0,1}, 1 channel) -> one PNG."""
-    from PIL import Image, ImageDraw
-
-    pad = 2
-    tiles = []
-    rows = [r for r in rows if len(r)]
-    for r in rows:
-        if not r.is_floating_point():  # {0,1} masks
-            r = r.float() * 2 - 1
-        r = ((r.clamp(-1, 1) + 1) * 127.5).round().byte()
-        if r.shape[1] == 1:
-            r = r.expand(-1, 3, -1, -1)
-        tiles.append(r.permute(0, 2, 3, 1).numpy())
-    h, w = tiles[0].shape[1:3]
-    label_w = 90 if titles else 0
-    cols = max(len(t) for t in tiles)
-    canvas = np.full((len(tiles) * (h + pad) + pad, label_w + cols * (w + pad) + pad, 3), 255, np.uint8)
-    for i, t in enumerate(tiles):
-        for j, im in enumerate(t):
-            y, x = pad + i * (h + pad), label_w + pad + j * (w + pad)
-            canvas[y: y + h, x: x + w] = im
-    img = Image.fromarray(canvas)
-    if titles:
-        draw = ImageDraw.Draw(img)
-        for i, title in enumerate(titles):
-            draw.text((4, pad + i * (h + pad) + h // 2 - 5), title, fill=(0, 0, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-
-
 # Fashion-MNIST: joint image + label --------------------------------------------------------------------------------
 def fmnist(args) -> dict:
-    x_tr, y_tr = fashion_mnist("train")
-    x_te, y_te = fashion_mnist("test")
+    data = task_data("fmnist")
+    x_tr, y_tr = data.train["image"], data.train["label"]
+    x_te, y_te = data.test["image"], data.test["label"]
 
     def make_judge():
         t0 = time.perf_counter()
@@ -134,16 +105,12 @@ def fmnist(args) -> dict:
     floor = frechet_distance(predict(judge, x_tr[:n], fn=lambda m, x: m.features(x)).numpy(), real_feats)
     out = {"judge": judge_info, "samples": n, "fd_train_vs_test": floor, "models": {}}
     uniform = torch.arange(n) % 10
-    for name, cfg in (
-        ("mt-diffusion", MTConfig(image_channels=1, image_size=28, classes=10, channels=args.channels,
-                                  process=ProcessConfig(gammas=[args.gamma]),
-                                  weights=LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0))),
-        ("class-conditional", MTConfig(image_channels=1, image_size=28, classes=10, class_conditional=True,
-                                       channels=args.channels)),
-    ):
+    weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
+    for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights)),
+                      ("class-conditional", task_config("fmnist", args.channels, baseline=True))):
         torch.manual_seed(0)
         model = MTDiffusion(cfg)
-        info = train(model, {"image": x_tr, "label": y_tr}, args.steps, args.batch_size, args.lr, seed=0,
+        info = train(model, data.train, args.steps, args.batch_size, args.lr, seed=0,
                      progress=args.progress)
         kw = {"label": uniform} if cfg.class_conditional else {}
         gen = generate_many(model, n, args.sample_steps, seed=1000, **kw)
@@ -161,7 +128,7 @@ def fmnist(args) -> dict:
               f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",
               flush=True)
         order = torch.argsort(labels[:80], stable=True)
-        image_grid([gen["image"][:80][order][i: i + 16] for i in range(0, 80, 16)],
+        contact_sheet([gen["image"][:80][order][i: i + 16] for i in range(0, 80, 16)],
                    args.results / f"diffusion_fmnist_{name}.png")
     mt, base = out["models"]["mt-diffusion"], out["models"]["class-conditional"]
     out["fd_ratio_mt_over_baseline"] = mt["fd"] / base["fd"]
@@ -169,36 +136,30 @@ def fmnist(args) -> dict:
 
 
 # ETH-80: joint image + mask -----------------------------------------------------------------------------------
-def eth80_split():
-    img, mask, cat, obj = eth80(64)
-    test_objs = torch.tensor([o for o in range(80) if o % 5 == 0])  # 2 objects per category held out
-    test = torch.isin(obj, test_objs)
-    return img, mask, cat, test
-
-
 def mask_task(args) -> dict:
-    img, mask, _, test = eth80_split()
+    data = task_data("eth80-mask")
+    img, mask = data.train["image"], data.train["mask"]
+    img_te, mask_te = data.test["image"], data.test["mask"]
 
     def make_judge():
         t0 = time.perf_counter()
-        m = train_segmenter(img[~test], mask[~test], epochs=args.judge_epochs * 3, progress=args.progress)
-        held = iou((predict(m, img[test]) > 0).long(), mask[test])
+        m = train_segmenter(img, mask, epochs=args.judge_epochs * 3, progress=args.progress)
+        held = iou((predict(m, img_te) > 0).long(), mask_te)
         return m, {"in_channels": 3}, {"heldout_iou": float(held.mean()), "seconds": time.perf_counter() - t0}
 
     seg, seg_info = cached_module(args.cache / f"eth80-segmenter-e{args.judge_epochs * 3}",
                                   "polymodal-eval-segmenter", Segmenter, make_judge)
     print(f"eth80 segmenter: held-out-object IoU {seg_info['heldout_iou']:.3f}", flush=True)
-    cfg = MTConfig(image_channels=3, image_size=64, mask=True, channels=args.channels + [args.channels[-1]],
-                   process=ProcessConfig(gammas=[args.gamma]), weights=LossWeights(l0=1.0, l1=args.l1, l2=args.l2))
+    cfg = task_config("eth80-mask", args.channels, args.gamma, LossWeights(l0=1.0, l1=args.l1, l2=args.l2))
     torch.manual_seed(0)
     model = MTDiffusion(cfg)
-    info = train(model, {"image": img, "mask": mask}, args.steps, args.batch_size // 2, args.lr, seed=0,
+    info = train(model, data.train, args.steps, args.batch_size // 2, args.lr, seed=0,
                  progress=args.progress)
     n = args.samples // 2
     gen = generate_many(model, n, args.sample_steps, seed=2000, chunk=64)
     judged = (predict(seg, gen["image"]) > 0).long()
     ious = iou(gen["mask"], judged)
-    real = iou((predict(seg, img[test]) > 0).long(), mask[test])
+    real = iou((predict(seg, img_te) > 0).long(), mask_te)
     out = {"segmenter": seg_info, "samples": n, "train": info, "iou_mean": float(ious.mean()),
            "iou_median": float(ious.median()), "segmenter_vs_truth_heldout_iou": float(real.mean()),
            "generated_foreground_share": float(gen["mask"].float().mean()),
@@ -208,16 +169,17 @@ def mask_task(args) -> dict:
     print(f"eth80 mask: IoU(generated mask, segmenter) {out['iou_mean']:.3f} "
           f"train {info['steps_per_second']:.2f} steps/s", flush=True)
     k = 12
-    image_grid([gen["image"][:k], gen["mask"][:k], judged[:k]], args.results / "diffusion_eth80_mask.png",
+    contact_sheet([gen["image"][:k], gen["mask"][:k], judged[:k]], args.results / "diffusion_eth80_mask.png",
                ["image", "gen. mask", "segmenter"])
     return out
 
 
 # masked-image reconstruction ------------------------------------------------------------------------------------
 def masked_task(args) -> dict:
-    img, _, _, test = eth80_split()
-    sets = {"eth80": (img[~test], img[test][: args.recon_eval]),
-            "isbi": (isbi_crops(64, 96, "train", seed=0), isbi_crops(64, 8, "test", seed=1)[: args.recon_eval])}
+    sets = {}
+    for name in ("eth80", "isbi"):
+        data = task_data(f"{name}-masked")
+        sets[name] = (data.train["image"], data.test["image"][: args.recon_eval])
     pd = PerceptualDistance()
     out = {"squares": args.squares, "side": args.side, "sets": {}}
     for name, (train_x, eval_x) in sets.items():
@@ -225,15 +187,12 @@ def masked_task(args) -> dict:
         masked = hide(eval_x, hidden)
         rows = {}
         for variant in ("mt-diffusion", "reconstruction-only"):
-            ch = eval_x.shape[1]
-            cfg = MTConfig(image_channels=ch, image_size=64, masked_image=True,
-                           channels=args.channels + [args.channels[-1]], process=ProcessConfig(gammas=[args.gamma]),
-                           weights=LossWeights(l0=1.0, l1=args.l1, l2=args.l2))
+            cfg = task_config(f"{name}-masked", args.channels, args.gamma,
+                              LossWeights(l0=1.0, l1=args.l1, l2=args.l2), baseline=variant != "mt-diffusion")
             torch.manual_seed(0)
             model = MTDiffusion(cfg)
-            objective = "mt" if variant == "mt-diffusion" else "reconstruction"
             info = train(model, {"image": train_x}, args.steps, args.batch_size // 2, args.lr, seed=0,
-                         objective=objective, squares=args.squares, side=args.side, progress=args.progress)
+                         squares=args.squares, side=args.side, progress=args.progress)
             if variant == "mt-diffusion":
                 gen = generate_many(model, len(eval_x), args.sample_steps, seed=3000, chunk=64,
                                     given={"masked_image": masked})
@@ -249,7 +208,7 @@ def masked_task(args) -> dict:
                 if how == "sampled" or variant == "reconstruction-only":
                     rows[f"{variant}/{how}"]["_preview"] = filled[:8]
         previews = [rows[k].pop("_preview") for k in list(rows) if "_preview" in rows[k]]
-        image_grid([eval_x[:8], masked[:8], *previews], args.results / f"diffusion_masked_{name}.png",
+        contact_sheet([eval_x[:8], masked[:8], *previews], args.results / f"diffusion_masked_{name}.png",
                    ["original", "masked", "MT sampled", "recon-only"][: 2 + len(previews)])
         out["sets"][name] = rows
     return out

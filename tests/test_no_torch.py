@@ -17,6 +17,7 @@ m = XRTextModel(nr_splits=2, max_leaf_size=2).fit(texts, labels, ["apple", "bana
 print(m.suggest("banana", 1)[0][0])
 assert "torch" not in [k for k, v in sys.modules.items() if v is not None]
 assert polymodal.cli.main(["fusion", "predict", "--model", "m", "a.png"]) == 2  # a clear error, no traceback
+assert polymodal.cli.main(["diffusion", "sample", "--model", "m", "--out", "x.png"]) == 2
 """
 
 
@@ -25,3 +26,4 @@ def test_sparse_core_runs_without_torch():
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "banana"
     assert "error: the fusion commands need the torch extra" in r.stderr
+    assert "error: the diffusion commands need the torch extra" in r.stderr

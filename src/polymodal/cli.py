@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from .autocomplete.cli import app as autocomplete_app
+from .diffusion.cli import app as diffusion_app
 from .errors import InputError, PolymodalError
 from .fusion.cli import app as fusion_app
 from .retrieval.cli import app as retrieval_app
@@ -25,6 +26,7 @@ app.add_typer(xmr_app, name="xmr")
 app.add_typer(autocomplete_app, name="autocomplete")
 app.add_typer(retrieval_app, name="retrieval")
 app.add_typer(fusion_app, name="fusion")
+app.add_typer(diffusion_app, name="diffusion")
 app.command("serve")(serve)
 
 

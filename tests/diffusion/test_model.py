@@ -111,3 +111,25 @@ def test_generation_shapes_and_determinism():
         rec.generate(3, "ddim", 5)  # the masked image must be given
     cond = MTDiffusion(tiny(classes=3, class_conditional=True))
     assert cond.generate(2, "ddim", 4, label=torch.tensor([0, 2]))["image"].shape == (2, 1, 8, 8)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    from polymodal.diffusion.model import load_mt, save_mt
+    from polymodal.diffusion.sheet import contact_sheet
+
+    torch.manual_seed(0)
+    m = MTDiffusion(tiny(classes=3, mask=True, class_names=["a", "b", "c"]))
+    save_mt(tmp_path / "m", m)
+    back = load_mt(tmp_path / "m")
+    assert back.config == m.config
+    z, t = torch.randn(2, 1, 8, 8), torch.tensor([3, 40])
+    m.eval()
+    a, b = m(z, t), back(z, t)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(InputError):
+        MTConfig(classes=2, class_names=["only one"])
+    with pytest.raises(InputError):
+        MTConfig(objective="reconstruction")  # needs the masked-image modality
+    with pytest.raises(InputError):
+        contact_sheet([torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 4, 4)], tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()

@@ -32,6 +32,8 @@ from torch.nn import functional as F
 from ..errors import InputError
 from .process import MultimodalForward, ProcessConfig
 
+FORMAT = "polymodal-mt-diffusion"
+
 
 @dataclass
 class LossWeights:
@@ -54,12 +56,20 @@ class MTConfig:
     attention: bool = True  # self-attention at the lowest resolution
     process: ProcessConfig = field(default_factory=ProcessConfig)
     weights: LossWeights = field(default_factory=LossWeights)
+    class_names: list[str] = field(default_factory=list)  # optional names of the classes
+    objective: str = "mt"  # "mt" (L0..L3) | "reconstruction" (baseline: masked image at t = 0 -> image)
 
     def __post_init__(self):
         if isinstance(self.process, dict):
             self.process = ProcessConfig(**self.process)
         if isinstance(self.weights, dict):
             self.weights = LossWeights(**self.weights)
+        if self.objective not in ("mt", "reconstruction"):
+            raise InputError(f"objective must be mt or reconstruction, got {self.objective!r}")
+        if self.objective == "reconstruction" and not self.masked_image:
+            raise InputError("the reconstruction-only objective needs the masked-image modality")
+        if self.class_names and len(self.class_names) != self.classes:
+            raise InputError(f"{len(self.class_names)} class names for {self.classes} classes")
         if self.class_conditional and self.classes < 1:
             raise InputError("a class-conditional model needs classes > 0")
         if len(self.process.gammas) != len(self.modalities):
@@ -232,3 +242,17 @@ class MTDiffusion(nn.Module):
         if "reconstruction" in out:
             res["reconstruction"] = out["reconstruction"].clamp(-1, 1)
         return res
+
+
+def save_mt(folder, model: MTDiffusion):
+    """The model as a folder: config.json (the MTConfig) + model.safetensors, written atomically."""
+    from ..training import save_module
+
+    return save_module(folder, model, model.config.to_dict(), FORMAT)
+
+
+def load_mt(folder) -> MTDiffusion:
+    """Rebuild a saved model (strict key match, no pickle)."""
+    from ..training import load_module
+
+    return load_module(folder, FORMAT, lambda cfg: MTDiffusion(MTConfig(**cfg)))[0]

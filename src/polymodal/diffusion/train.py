@@ -50,14 +50,16 @@ def reconstruct_directly(model: MTDiffusion, masked: torch.Tensor, batch: int = 
 
 
 def train(model: MTDiffusion, tensors: dict, steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
-          objective: str = "mt", squares: int = 0, side: int = 16, ema: float = 0.999, progress: bool = True,
-          device: str = "cpu") -> dict:
-    """Train for ``steps`` optimiser steps; ``objective`` "mt" (the weighted L0..L3) or "reconstruction" (the
-    baseline); ``squares`` > 0 hides that many squares per image (masked-image modality). The EMA weights are
-    loaded into the model at the end. Returns the loop's history and the mean of each loss term."""
+          objective: str | None = None, squares: int = 0, side: int = 16, ema: float = 0.999,
+          progress: bool = True, device: str = "cpu") -> dict:
+    """Train for ``steps`` optimiser steps. ``objective``: "mt" (the weighted L0..L3) or "reconstruction" (the
+    baseline); by default the model config's. ``squares`` > 0 hides that many squares per image (masked-image
+    modality). The EMA weights are loaded into the model at the end. Returns the loop's timing and the mean of
+    each loss term."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     g = torch.Generator().manual_seed(seed + 1)
+    objective = objective or model.config.objective
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema)) if ema else None
     sums: dict = {}
 
