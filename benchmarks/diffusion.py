@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,24 +35,9 @@ from polymodal.diffusion.sheet import contact_sheet
 from polymodal.diffusion.tasks import task_config, task_data
 from polymodal.diffusion.train import reconstruct_directly, train
 from polymodal.training import load_module, save_module
+from provenance import commit, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def cached_module(folder: Path, fmt: str, build, make):
@@ -122,7 +105,7 @@ def fmnist(args) -> dict:
                **label_agreement(labels.numpy(), logits.argmax(-1).numpy(), 10),
                "generated_label_counts": np.bincount(labels.numpy(), minlength=10).tolist(),
                "sample_seconds_64_ddim50": sampling_time(model, **({"label": uniform[:64]} if kw else {})),
-               "config": cfg.to_dict(), "commit": _commit()}
+               "config": cfg.to_dict(), "commit": commit()}
         out["models"][name] = row
         print(f"fmnist {name}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
               f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",
@@ -165,7 +148,7 @@ def mask_task(args) -> dict:
            "generated_foreground_share": float(gen["mask"].float().mean()),
            "real_foreground_share": float(mask.float().mean()),
            "sample_seconds_64_ddim50": sampling_time(model), "params": sum(p.numel() for p in model.parameters()),
-           "config": cfg.to_dict(), "commit": _commit()}
+           "config": cfg.to_dict(), "commit": commit()}
     print(f"eth80 mask: IoU(generated mask, segmenter) {out['iou_mean']:.3f} "
           f"train {info['steps_per_second']:.2f} steps/s", flush=True)
     k = 12
@@ -203,7 +186,7 @@ def masked_task(args) -> dict:
                 filled = masked + hidden * pred  # known pixels kept, hidden squares from the model
                 rows[f"{variant}/{how}"] = {
                     "psnr": float(psnr(filled, eval_x).mean()), "ssim": float(ssim(filled, eval_x).mean()),
-                    "perceptual": float(pd(filled, eval_x).mean()), "train": info, "commit": _commit()}
+                    "perceptual": float(pd(filled, eval_x).mean()), "train": info, "commit": commit()}
                 print(f"masked {name} {variant}/{how}: {rows[f'{variant}/{how}']}", flush=True)
                 if how == "sampled" or variant == "reconstruction-only":
                     rows[f"{variant}/{how}"]["_preview"] = filled[:8]

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from polymodal.distill.transformer import Encoder, EncoderConfig, minilm_tokeniz
 from polymodal.distill.vqa import QUESTION_TYPES, VQAModel, build_questions, pooled_tokens, qa_batches
 from polymodal.timing import latency
 from polymodal.training import TrainConfig, fit, load_module, save_module, seed_everything
+from provenance import commit
 
 ROOT = Path(__file__).resolve().parent.parent
 # name -> (layers, heads); head width 32 as the teacher's, FFN 4x the width
@@ -54,15 +54,6 @@ METHODS = {
     "amad-mse": dict(attention="amad", form="mse"),
     "amad-kl": dict(attention="amad", form="kl"),
 }
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
 
 
 def student_encoder(name: str, dropout: float = 0.1) -> Encoder:
@@ -94,7 +85,7 @@ def train_teacher(args, folder: Path, model: nn.Module, build, train, test) -> t
               TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu",
                           progress=args.progress))
     info = {"accuracy": accuracy(model, test), "train_seconds": res.seconds, "epochs": args.teacher_epochs,
-            "lr": args.teacher_lr, "commit": _commit()}
+            "lr": args.teacher_lr, "commit": commit()}
     save_module(folder, model, {"encoder": model.encoder.config.to_dict(), "classes": model.head.out_features,
                                 "image_dim": getattr(model, "image_proj", nn.Linear(1, 1)).in_features,
                                 "info": info}, "polymodal-distill-teacher")
@@ -193,7 +184,7 @@ def train_student(args, task: Task, name, method, seed, cached_train):
                   TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, device="cpu", progress=args.progress))
     return student, {"student": name, "method": method, "seed": seed, "accuracy": accuracy(student, task.test),
                      "train_seconds": round(res.seconds, 1), "epochs": args.epochs, "lr": args.lr,
-                     "commit": _commit()}
+                     "commit": commit()}
 
 
 @torch.no_grad()
@@ -267,7 +258,7 @@ def latency_rows(args, task: Task) -> dict:
         r["speedup_one"] = t["p50_ms_one"] / r["p50_ms_one"]
         r["speedup_batched"] = t["ms_per_example_batched"] / r["ms_per_example_batched"]
     return {"threads": torch.get_num_threads(), "reps": args.reps, "batch": len(big["labels"]),
-            "batch_length": int(big["attention_mask"].shape[1]), "commit": _commit(), "models": rows}
+            "batch_length": int(big["attention_mask"].shape[1]), "commit": commit(), "models": rows}
 
 
 def summarise(rows: list[dict]) -> dict:

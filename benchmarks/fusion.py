@@ -33,6 +33,7 @@ from polymodal.training import TrainConfig
 from polymodal.vision import EfficientNetLite0
 from polymodal.vision.encode import encode_maps
 from polymodal.vision.preprocess import load_image, to_tensor
+from provenance import commit, write_json
 
 METHODS = ("concat", "mean", "max", "attention", "gated")
 SIZES = list(range(2, 9))
@@ -48,17 +49,6 @@ def cached(path: Path, make):
     np.save(tmp, arr)
     os.replace(tmp, path)
     return arr
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
 
 
 def mean_std(values) -> dict:
@@ -118,7 +108,7 @@ def eth80_run(args, encoder) -> dict:
             summary["accuracy_by_size"] = {s: mean_std([r["by_size"][s] for r in rows]) for s in SIZES}
             summary["attr_f1_by_size"] = {s: mean_std([r["by_size_f1"][s] for r in rows]) for s in SIZES}
             summary["example"] = rows[0]["example"]
-            summary["commit"] = _commit()
+            summary["commit"] = commit()
             results["runs"][f"{variant}/{method}"] = summary
     return results
 
@@ -277,12 +267,6 @@ def flickr_run(args, encoder) -> dict:
     for key, rows in list(res["runs"].items()):
         res[key] = {m: mean_std([r[m] for r in rows]) for m in ("bleu4", "cider")}
     return res
-
-
-def write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
