@@ -221,15 +221,19 @@ class MTDiffusion(nn.Module):
         from .sampling import sample
 
         self.eval()
-        given = given or {}
+        dev = next(self.parameters()).device
+        given = {k: v.to(dev) for k, v in (given or {}).items()}
+        label = label.to(dev) if label is not None else None
 
-        def model(z, t):
-            out = self(z, t.to(z.device), label)
-            return out["eps"], self.encode_predicted(out, given), out
+        def model(z, t):  # the sampler runs on the CPU, the network wherever its weights are
+            out = self(z.to(dev), t.to(dev), label)
+            enc = [e.cpu() for e in self.encode_predicted(out, given)]
+            out = {k: v.cpu() for k, v in out.items()}
+            return out["eps"], enc, out
 
         start = None
         if given:
-            start = [self.encode_one(m, given[m]) if m in given else torch.zeros(n, *self.shape)
+            start = [self.encode_one(m, given[m]).cpu() if m in given else torch.zeros(n, *self.shape)
                      for m in self.config.modalities]
         z, out = sample(model, self.process, (n, *self.shape), method, steps, generator=generator,
                         start_encodings=start, progress=progress)

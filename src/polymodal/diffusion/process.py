@@ -134,7 +134,7 @@ class MultimodalForward:
         return self.lam.shape[0]
 
     def _abar(self, t: torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(t).long()
+        t = torch.as_tensor(t).long().cpu()
         out = torch.ones(t.shape, dtype=torch.float64)
         ok = t >= 0
         out[ok] = self.alphas_cumprod[t[ok]]
@@ -143,7 +143,7 @@ class MultimodalForward:
     def shift(self, t: torch.Tensor, encodings: Sequence[torch.Tensor]) -> torch.Tensor:
         """m_t = sum_i lam_t(i) E_i (0 where t = -1)."""
         self._check(encodings)
-        t = torch.as_tensor(t).long()
+        t = torch.as_tensor(t).long().cpu()  # the schedules live on the CPU; results follow the inputs' device
         ok = t >= 0
         out = torch.zeros_like(encodings[0])
         for i, e in enumerate(encodings):
@@ -159,7 +159,7 @@ class MultimodalForward:
     def transition(self, z_prev: torch.Tensor, t: torch.Tensor, encodings, noise: torch.Tensor) -> torch.Tensor:
         """One forward step z_{t-1} -> z_t."""
         self._check(encodings)
-        t = torch.as_tensor(t).long()
+        t = torch.as_tensor(t).long().cpu()
         mean = _expand(self.alphas[t].sqrt(), z_prev) * z_prev
         for i, e in enumerate(encodings):
             mean = mean + _expand(self.weights[i, t], e) * e
@@ -177,7 +177,7 @@ class MultimodalForward:
 
     def posterior(self, z_t: torch.Tensor, z0: torch.Tensor, t: torch.Tensor, encodings):
         """Mean and variance (B,) of q(z_{t-1} | z_t, z_0, X) for t >= 0 (t = 0 gives z_0, variance 0)."""
-        t = torch.as_tensor(t).long()
+        t = torch.as_tensor(t).long().cpu()
         abar, abar_prev = self._abar(t), self._abar(t - 1)
         b = self.betas[t]
         c0 = abar_prev.sqrt() * b / (1 - abar)

@@ -165,7 +165,7 @@ class Distiller(nn.Module):
 def cache_teacher(teacher: Classifier, batches: list[dict], dtype: torch.dtype = torch.float16) -> list[dict]:
     """The batches with the teacher's logits, attention maps, queries / keys / values and hidden states attached
     under ``"teacher"`` (stored in ``dtype``), so that many students trained on the same fixed batches run the
-    teacher once instead of once per step. The loss casts them back to the student's dtype."""
+    teacher once instead of once per step. The loss reads them back as float32."""
     teacher.eval()
     out = []
     for batch in batches:
