@@ -1,0 +1,74 @@
+"""Markdown tables for docs/diffusion.md from the JSON that benchmarks/diffusion.py writes.
+
+    .venv/bin/python benchmarks/render_diffusion_table.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def fmnist(res: dict) -> str:
+    lines = [f"Fashion-MNIST, {res['samples']} samples per model (DDIM, 50 steps), {res['steps']} training steps "
+             f"each; judge: a CNN trained on the real training images, {100 * res['judge']['test_accuracy']:.1f}% "
+             f"test accuracy. Frechet distance on the judge's 128-d features against the test images; the same "
+             f"distance between {res['samples']} real training and test images is {res['fd_train_vs_test']:.2f}.",
+             "", "| model | params | label agreement % | macro precision % | macro recall % | Frechet distance | "
+             "train steps/s | 64 samples, DDIM 50 (s) | code |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res["models"].items():
+        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | "
+                     f"{100 * r['macro_precision']:.1f} | {100 * r['macro_recall']:.1f} | {r['fd']:.2f} | "
+                     f"{r['train']['steps_per_second']:.2f} | {r['sample_seconds_64_ddim50']:.1f} | {r['commit']} |")
+    lines += ["", f"Frechet distance ratio, MT-Diffusion / class-conditional: {res['fd_ratio_mt_over_baseline']:.3f}",
+              "", "Per class (MT-Diffusion; the judge's label taken as the truth):", "",
+              "| class | generated | precision % | recall % |", "|---|---|---|---|"]
+    mt = res["models"]["mt-diffusion"]
+    for k in range(10):
+        lines.append(f"| {k} | {mt['generated_label_counts'][k]} | {100 * mt['precision'][k]:.1f} | "
+                     f"{100 * mt['recall'][k]:.1f} |")
+    return "\n".join(lines)
+
+
+def mask(res: dict) -> str:
+    return "\n".join([
+        f"ETH-80 64 px image + mask, {res['samples']} samples, {res['steps']} training steps "
+        f"({res['train']['steps_per_second']:.2f} steps/s); segmenter IoU on held-out objects "
+        f"{res['segmenter']['heldout_iou']:.3f}.", "",
+        "| IoU(generated mask, segmenter's mask of the generated image) mean | median | generated foreground share | "
+        "real foreground share | 64 samples, DDIM 50 (s) | code |", "|---|---|---|---|---|---|",
+        f"| {res['iou_mean']:.3f} | {res['iou_median']:.3f} | {res['generated_foreground_share']:.3f} | "
+        f"{res['real_foreground_share']:.3f} | {res['sample_seconds_64_ddim50']:.1f} | {res['commit']} |"])
+
+
+def masked(res: dict) -> str:
+    lines = [f"Masked-image reconstruction: {res['squares']} hidden squares of {res['side']} px per 64 px image; "
+             f"{res['steps']} training steps per model; scores on the filled images.", "",
+             "| set | model / output | PSNR dB | SSIM | perceptual (EfficientNet-Lite0, lower is better) | steps/s |",
+             "|---|---|---|---|---|---|"]
+    for name, rows in res["sets"].items():
+        for k, r in rows.items():
+            lines.append(f"| {name} | {k} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['perceptual']:.4f} | "
+                         f"{r['train']['steps_per_second']:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    found = False
+    for name, fn in (("fmnist", fmnist), ("mask", mask), ("masked", masked)):
+        path = RESULTS / f"diffusion_{name}.json"
+        if path.exists():
+            found = True
+            print(fn(json.loads(path.read_text())))
+            print()
+    if not found:
+        print("no docs/results/diffusion_*.json; run benchmarks/diffusion.py first", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
