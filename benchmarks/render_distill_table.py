@@ -25,8 +25,8 @@ def accuracy_table(res: dict) -> str:
     by = {}
     for r in res["rows"]:
         by.setdefault(r["student"], {}).setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
-    lines = [f"Teacher (all-MiniLM-L6-v2 fine-tuned, 6 layers x 12 heads): **{100 * teacher:.2f}%** test accuracy "
-             f"({res['test']} test / {res['train']} training titles, {len(res['classes'])} classes).", "",
+    lines = [f"{res['task']}. Teacher (6 layers x 12 heads, MiniLM start): **{100 * teacher:.2f}%** test accuracy "
+             f"({res['test']} test / {res['train']} training examples, {len(res['classes'])} classes).", "",
              "Student accuracy %, mean ± std over seeds (n); the last column is the best AMAD form minus the best "
              "baseline, paired by seed.", "",
              "| student | " + " | ".join(METHODS) + " | AMAD - best baseline |",
@@ -81,14 +81,19 @@ def latency_table(res: dict) -> str:
 
 
 def main() -> int:
-    path = RESULTS / "distill_text.json"
-    if not path.exists():
-        print(f"no {path}; run benchmarks/distill.py first", file=sys.stderr)
+    paths = sorted(RESULTS.glob("distill_*.json"))
+    if not paths:
+        print(f"no {RESULTS}/distill_*.json; run benchmarks/distill.py first", file=sys.stderr)
         return 1
-    res = json.loads(path.read_text())
-    print(accuracy_table(res))
-    print()
-    print(latency_table(res))
+    for path in paths:
+        res = json.loads(path.read_text())
+        if not res.get("rows"):
+            continue
+        print(f"### {path.name}\n")
+        print(accuracy_table(res))
+        print()
+        print(latency_table(res))
+        print()
     return 0
 
 

@@ -37,6 +37,9 @@ def test_encoders():
     e_label, e_mask = m.encode(b)
     assert torch.allclose(e_label.flatten(1).pow(2).mean(1), torch.ones(8), atol=1e-4)
     assert torch.equal(e_label[0], e_label[2])  # same class, same encoding
+    cells = m.label_table[b["label"][1]][None]  # a 4 x 4 lattice upsampled bilinearly, then unit RMS
+    want = torch.nn.functional.interpolate(cells, size=(8, 8), mode="bilinear", align_corners=False)
+    assert torch.allclose(e_label[1:2], want / want.pow(2).mean().sqrt(), atol=1e-5)
     assert torch.equal(e_mask, b["mask"].float() * 2 - 1)
     with pytest.raises(InputError):
         MTConfig(classes=3, process=ProcessConfig(gammas=[1.0, 1.0]))  # one modality, two scales

@@ -4,7 +4,9 @@ task-specific decoders on its output, and the four loss terms.
 Diffusion space: the image itself (C x H x W in [-1, 1]), so z_0 = x_image. Other modalities enter through the
 forward mean m_t = sum_i lam_t(i) E_i(x_i) (``process.py``):
 
-    label         E(y) = unit-RMS map of a learnt table row (K x C x H x W); soft E(p) = unit-RMS (sum_k p_k row_k)
+    label         E(y) = unit-RMS map of a learnt table row (K x C x g x g, upsampled bilinearly to H x W: a smooth
+                  pattern the U-Net can recognise and remove; a full-resolution white-noise table trained far
+                  worse); soft E(p) = the same of sum_k p_k row_k
     mask          E(s) = 2 s - 1 on every channel (s in {0,1}); soft E(p) = 2 p - 1
     masked image  E(x_m) = the image with the hidden squares set to 0 (a given modality: known when sampling)
 
@@ -57,6 +59,7 @@ class MTConfig:
     process: ProcessConfig = field(default_factory=ProcessConfig)
     weights: LossWeights = field(default_factory=LossWeights)
     class_names: list[str] = field(default_factory=list)  # optional names of the classes
+    label_grid: int = 4  # label maps are learnt on a grid x grid lattice and upsampled (0: full resolution)
     objective: str = "mt"  # "mt" (L0..L3) | "reconstruction" (baseline: masked image at t = 0 -> image)
 
     def __post_init__(self):
@@ -118,14 +121,21 @@ class MTDiffusion(nn.Module):
             attention_head_dim=min(32, c.channels[-1]), add_attention=c.attention,
             num_class_embeds=c.classes if c.class_conditional else None)
         if self.n_label:
-            self.label_table = nn.Parameter(torch.randn(c.classes, *shape))
+            g = c.label_grid or c.image_size
+            self.label_table = nn.Parameter(torch.randn(c.classes, c.image_channels, g, g))
         self.shape = shape
 
     # encoders --------------------------------------------------------------------------------------------------
+    def _label_maps(self, cells: torch.Tensor) -> torch.Tensor:
+        """(B, C, g, g) label cells -> unit-RMS (B, C, H, W) maps (bilinear upsampling: smooth, low-frequency)."""
+        if cells.shape[-1] != self.shape[-1]:
+            cells = F.interpolate(cells, size=self.shape[1:], mode="bilinear", align_corners=False)
+        return _unit_rms(cells)
+
     def encode_one(self, modality: str, value: torch.Tensor) -> torch.Tensor:
         """E_i of one modality's input: class ids, {0,1} masks (B, 1, H, W) or masked images."""
         if modality == "label":
-            return _unit_rms(self.label_table[value])
+            return self._label_maps(self.label_table[value])
         if modality == "mask":
             return (2 * value.float() - 1).expand(-1, self.shape[0], -1, -1)
         if modality == "masked_image":
@@ -146,7 +156,7 @@ class MTDiffusion(nn.Module):
                 enc.append(self.encode_one(m, given[m]))
             elif m == "label":
                 p = out["label_logits"].softmax(-1)
-                enc.append(_unit_rms(torch.einsum("bk,kchw->bchw", p, self.label_table)))
+                enc.append(self._label_maps(torch.einsum("bk,kchw->bchw", p, self.label_table)))
             elif m == "mask":
                 enc.append((2 * out["mask_logits"].sigmoid() - 1).expand(-1, self.shape[0], -1, -1))
             elif m == "masked_image":
