@@ -30,7 +30,7 @@ import torch
 from polymodal.diffusion.data import hide, square_masks
 from polymodal.diffusion.evaluators import Classifier, Segmenter, predict, train_classifier, train_segmenter
 from polymodal.diffusion.metrics import PerceptualDistance, frechet_distance, iou, label_agreement, psnr, ssim
-from polymodal.diffusion.model import LossWeights, MTDiffusion
+from polymodal.diffusion.model import LossWeights, MTDiffusion, load_mt, save_mt
 from polymodal.diffusion.sheet import contact_sheet
 from polymodal.diffusion.tasks import task_config, task_data
 from polymodal.diffusion.train import reconstruct_directly, train
@@ -46,6 +46,23 @@ def cached_module(folder: Path, fmt: str, build, make):
         return load_module(folder, fmt, lambda cfg: build(**cfg))[0], json.loads((folder / "info.json").read_text())
     model, cfg, info = make()
     save_module(folder, model, cfg, fmt)
+    (folder / "info.json").write_text(json.dumps(info, indent=1) + "\n")
+    return model, info
+
+
+def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[MTDiffusion, dict]:
+    """Train a model (seed 0) and keep it under --cache (config + safetensors + info.json), or load the kept one
+    when it was trained with the same config, steps, batch size and learning rate."""
+    folder = args.cache / f"{key}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
+    if (folder / "info.json").exists():
+        model = load_mt(folder)
+        if model.config == cfg:
+            return model, json.loads((folder / "info.json").read_text())
+    torch.manual_seed(0)
+    model = MTDiffusion(cfg)
+    info = train(model, tensors, args.steps, batch_size, args.lr, seed=0, progress=args.progress, **kw)
+    info["commit"] = commit()
+    save_mt(folder, model)
     (folder / "info.json").write_text(json.dumps(info, indent=1) + "\n")
     return model, info
 
@@ -91,10 +108,7 @@ def fmnist(args) -> dict:
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
     for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights)),
                       ("class-conditional", task_config("fmnist", args.channels, baseline=True))):
-        torch.manual_seed(0)
-        model = MTDiffusion(cfg)
-        info = train(model, data.train, args.steps, args.batch_size, args.lr, seed=0,
-                     progress=args.progress)
+        model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}
         gen = generate_many(model, n, args.sample_steps, seed=1000, **kw)
         labels = gen["label"] if "label" in gen else uniform
@@ -134,10 +148,7 @@ def mask_task(args) -> dict:
                                   "polymodal-eval-segmenter", Segmenter, make_judge)
     print(f"eth80 segmenter: held-out-object IoU {seg_info['heldout_iou']:.3f}", flush=True)
     cfg = task_config("eth80-mask", args.channels, args.gamma, LossWeights(l0=1.0, l1=args.l1, l2=args.l2))
-    torch.manual_seed(0)
-    model = MTDiffusion(cfg)
-    info = train(model, data.train, args.steps, args.batch_size // 2, args.lr, seed=0,
-                 progress=args.progress)
+    model, info = trained(args, "eth80-mask", cfg, data.train, args.batch_size // 2)
     n = args.samples // 2
     gen = generate_many(model, n, args.sample_steps, seed=2000, chunk=64)
     judged = (predict(seg, gen["image"]) > 0).long()
@@ -172,10 +183,8 @@ def masked_task(args) -> dict:
         for variant in ("mt-diffusion", "reconstruction-only"):
             cfg = task_config(f"{name}-masked", args.channels, args.gamma,
                               LossWeights(l0=1.0, l1=args.l1, l2=args.l2), baseline=variant != "mt-diffusion")
-            torch.manual_seed(0)
-            model = MTDiffusion(cfg)
-            info = train(model, {"image": train_x}, args.steps, args.batch_size // 2, args.lr, seed=0,
-                         squares=args.squares, side=args.side, progress=args.progress)
+            model, info = trained(args, f"{name}-masked-{variant}", cfg, {"image": train_x}, args.batch_size // 2,
+                                  squares=args.squares, side=args.side)
             if variant == "mt-diffusion":
                 gen = generate_many(model, len(eval_x), args.sample_steps, seed=3000, chunk=64,
                                     given={"masked_image": masked})
