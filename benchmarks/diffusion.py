@@ -112,13 +112,13 @@ def fmnist(args) -> dict:
         kw = {"label": uniform} if cfg.class_conditional else {}
         gen = generate_many(model, n, args.sample_steps, seed=1000, **kw)
         labels = gen["label"] if "label" in gen else uniform
-        logits = predict(judge, gen["image"])
+        feats = predict(judge, gen["image"], fn=lambda m, x: m.features(x))  # one pass: features, then head
+        judged = judge.head(feats).argmax(-1)
         row = {"train": info, "params": sum(p.numel() for p in model.parameters()),
-               "fd": frechet_distance(predict(judge, gen["image"], fn=lambda m, x: m.features(x)).numpy(),
-                                      real_feats),
-               **label_agreement(labels.numpy(), logits.argmax(-1).numpy(), 10),
+               "fd": frechet_distance(feats.numpy(), real_feats),
+               **label_agreement(labels.numpy(), judged.numpy(), 10),
                "generated_label_counts": np.bincount(labels.numpy(), minlength=10).tolist(),
-               "sample_seconds_64_ddim50": sampling_time(model, **({"label": uniform[:64]} if kw else {})),
+               "sample_seconds_64_ddim50": sampling_time(model, **({"label": torch.arange(64) % 10} if kw else {})),
                "config": cfg.to_dict(), "commit": commit()}
         out["models"][name] = row
         print(f"fmnist {name}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
@@ -126,7 +126,7 @@ def fmnist(args) -> dict:
               flush=True)
         order = torch.argsort(labels[:80], stable=True)
         contact_sheet([gen["image"][:80][order][i: i + 16] for i in range(0, 80, 16)],
-                   args.results / f"diffusion_fmnist_{name}.png")
+                      args.results / f"diffusion_fmnist_{name}.png")
     mt, base = out["models"]["mt-diffusion"], out["models"]["class-conditional"]
     out["fd_ratio_mt_over_baseline"] = mt["fd"] / base["fd"]
     return out

@@ -22,6 +22,18 @@ def _need_torch():
         raise InputError("the diffusion commands need the torch extra: pip install 'polymodal[torch]'") from None
 
 
+def _load(folder: Path, masked: bool):
+    """A saved model of the kind the command needs (masked-image reconstruction or joint generation)."""
+    from .model import load_mt
+
+    m = load_mt(folder)
+    if m.config.masked_image and not masked:
+        raise InputError("this model reconstructs masked images: use `polymodal diffusion reconstruct`")
+    if masked and not m.config.masked_image:
+        raise InputError("this model does not reconstruct masked images: use `polymodal diffusion sample`")
+    return m
+
+
 @app.command("train")
 def train_cmd(
     task: Annotated[str, typer.Option(help="fmnist | eth80-mask | eth80-masked | isbi-masked")],
@@ -68,13 +80,10 @@ def sample_cmd(
     _need_torch()
     import torch
 
-    from .model import load_mt
     from .sheet import contact_sheet
 
-    m = load_mt(model)
+    m = _load(model, masked=False)
     c = m.config
-    if c.masked_image:
-        raise InputError("this model reconstructs masked images: use `polymodal diffusion reconstruct`")
     label = torch.arange(n) % c.classes if c.class_conditional else None
     gen = m.generate(n, sampler, steps, generator=torch.Generator().manual_seed(seed), label=label)
     labels = gen.get("label", label)
@@ -109,13 +118,10 @@ def reconstruct_cmd(
     from ..vision.preprocess import load_image, to_tensor
     from .data import hide, square_masks
     from .metrics import psnr
-    from .model import load_mt
     from .sheet import contact_sheet
 
-    m = load_mt(model)
+    m = _load(model, masked=True)
     c = m.config
-    if not c.masked_image:
-        raise InputError("this model does not reconstruct masked images: use `polymodal diffusion sample`")
     x = to_tensor([load_image(p) for p in images], c.image_size) * 2 - 1
     if c.image_channels == 1:
         x = x.mean(1, keepdim=True)
