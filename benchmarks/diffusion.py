@@ -120,6 +120,8 @@ def fmnist(args) -> dict:
                "generated_label_counts": np.bincount(labels.numpy(), minlength=10).tolist(),
                "sample_seconds_64_ddim50": sampling_time(model, **({"label": torch.arange(64) % 10} if kw else {})),
                "config": cfg.to_dict(), "commit": commit()}
+        if "label_final" in gen:  # the label decoder's reading at the last step only (clean image, lam ~ 0)
+            row["agreement_last_step_label"] = float((gen["label_final"] == judged).float().mean())
         out["models"][name] = row
         print(f"fmnist {name}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
               f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",

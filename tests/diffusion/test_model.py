@@ -116,6 +116,30 @@ def test_generation_shapes_and_determinism():
     assert cond.generate(2, "ddim", 4, label=torch.tensor([0, 2]))["image"].shape == (2, 1, 8, 8)
 
 
+def test_the_generated_label_is_the_one_the_chain_carried(monkeypatch):
+    """A decoder that says class 0 where the label is strong in z_t (mid-chain) and class 1 near t = 0: the label is
+    the lam-weighted vote along the trajectory (class 0), ``label_final`` the last reading (class 1). The weighted
+    vote is recomputed by hand from the schedule."""
+    torch.manual_seed(0)
+    m = MTDiffusion(tiny(classes=3))
+    forward = m.forward
+    seen = []
+
+    def fake(z, t, label=None):
+        out = forward(z, t, label)
+        late = int(t[0]) < 5
+        logits = torch.tensor([0.0, 3.0, 0.0] if late else [2.0, 0.0, 0.0]).expand(len(z), 3)
+        seen.append((int(t[0]), logits[0].log_softmax(-1)))
+        return {**out, "label_logits": logits}
+
+    monkeypatch.setattr(m, "forward", fake)
+    g = m.generate(4, "ddim", 10, generator=torch.Generator().manual_seed(0))
+    vote = sum((float(m.process.lam[0, t]) + 1e-6) * lp for t, lp in seen)
+    assert len(seen) == 10 and int(vote.argmax()) == 0
+    assert g["label"].tolist() == [0] * 4 and g["label_final"].tolist() == [1] * 4
+    assert torch.allclose(g["label_probs"][0], vote.softmax(-1), atol=1e-6)
+
+
 def test_save_and_load_round_trip(tmp_path):
     from polymodal.diffusion.model import load_mt, save_mt
     from polymodal.diffusion.sheet import contact_sheet

@@ -12,6 +12,7 @@ from polymodal.diffusion.model import MTConfig, MTDiffusion  # noqa: E402
 from polymodal.diffusion.process import ProcessConfig  # noqa: E402
 from polymodal.diffusion.train import (  # noqa: E402
     batches,
+    ema_decay,
     reconstruct_directly,
     reconstruction_only_loss,
     train,
@@ -60,7 +61,7 @@ def test_reconstruction_only_baseline_learns_to_fill_squares():
 
 
 def test_the_ema_of_the_weights_is_what_training_leaves():
-    """One step with decay 0.5: the loaded weights are half the initial and half the trained ones."""
+    """One step: the loaded weights are d w_0 + (1 - d) w_1 with the warmed-up decay d = min(0.5, 2 / 11)."""
     data = {"image": stripes(32)}
     torch.manual_seed(0)
     w0 = {k: v.clone() for k, v in tiny_rec().state_dict().items()}
@@ -72,10 +73,10 @@ def test_the_ema_of_the_weights_is_what_training_leaves():
     averaged = tiny_rec()
     train(averaged, data, steps=1, batch_size=16, lr=1e-2, objective="reconstruction", squares=1, side=3, ema=0.5,
           progress=False)
-    moved = 0
+    moved, d = 0, 2 / 11
     for k, v in averaged.state_dict().items():
         if v.is_floating_point():
-            assert torch.allclose(v, 0.5 * w0[k] + 0.5 * plain.state_dict()[k], atol=1e-6), k
+            assert torch.allclose(v, d * w0[k] + (1 - d) * plain.state_dict()[k], atol=1e-6), k
             moved += int(not torch.equal(w0[k], plain.state_dict()[k]))
     assert moved > 0
 
@@ -98,3 +99,8 @@ def test_judges_learn_real_structure():
     assert predict(clf, x[:5], fn=lambda m, v: m.features(v)).shape == (5, 128)
     seg = Segmenter(3)
     assert seg(torch.zeros(2, 3, 16, 16)).shape == (2, 1, 16, 16)
+
+
+def test_the_ema_decay_warms_up_to_its_ceiling():
+    assert ema_decay(0.999, 0) == 0.1 and ema_decay(0.999, 1) == 2 / 11
+    assert ema_decay(0.999, 10_000) == 0.999 and ema_decay(0.5, 100) == 0.5 and ema_decay(0.5, 5) == 6 / 15

@@ -225,8 +225,12 @@ class MTDiffusion(nn.Module):
     @torch.no_grad()
     def generate(self, n: int, method: str = "ddim", steps: int = 50, generator: torch.Generator | None = None,
                  given: dict | None = None, label: torch.Tensor | None = None, progress: bool = False) -> dict:
-        """Sample n items jointly: ``image`` (n, C, H, W) in [-1, 1] and, per decoder, ``label`` (argmax of the
-        final class logits), ``mask`` ({0,1} from the final mask logits), ``reconstruction``. ``given`` holds known
+        """Sample n items jointly: ``image`` (n, C, H, W) in [-1, 1] and, per decoder, ``label``, ``mask`` ({0,1})
+        and ``reconstruction``. A generated label or mask is the one the chain carried: the decoder's
+        log-probabilities (mask: log-odds) summed over the steps with weights lam_t, the strength of that modality
+        in z_t. Near t = 0 lam is ~0 and the decoders must read the modality off the image alone, which they do
+        worse (a Fashion-MNIST model's label decoder was right on 73% of clean real images at t = 0 and on all of
+        them at t = 200..500); ``label_final`` / ``mask_final`` keep the last step's reading. ``given`` holds known
         modalities (e.g. ``masked_image``); ``label`` feeds the class-conditional baseline."""
         from .sampling import sample
 
@@ -235,10 +239,19 @@ class MTDiffusion(nn.Module):
         given = {k: v.to(dev) for k, v in (given or {}).items()}
         label = label.to(dev) if label is not None else None
 
+        mods = self.config.modalities
+        carried: dict = {}  # decoder log-probabilities summed along the trajectory, weighted by lam_t
+
         def model(z, t):  # the sampler runs on the CPU, the network wherever its weights are
             out = self(z.to(dev), t.to(dev), label)
             enc = [e.cpu() for e in self.encode_predicted(out, given)]
             out = {k: v.cpu() for k, v in out.items()}
+            for key, mod, logp in (("label_logits", "label", lambda v: v.log_softmax(-1)),
+                                   ("mask_logits", "mask", lambda v: v)):
+                if key in out and mod not in given:
+                    # + 1e-6: under an all-zero schedule (plain DDPM) every step counts the same
+                    w = float(self.process.lam[mods.index(mod), int(t[0])]) + 1e-6
+                    carried[mod] = carried.get(mod, 0.0) + w * logp(out[key])
             return out["eps"], enc, out
 
         start = None
@@ -249,10 +262,12 @@ class MTDiffusion(nn.Module):
                         start_encodings=start, progress=progress)
         res = {"image": z.clamp(-1, 1)}
         if "label_logits" in out:
-            res["label"] = out["label_logits"].argmax(-1)
-            res["label_probs"] = out["label_logits"].softmax(-1)
+            res["label"] = carried["label"].argmax(-1)
+            res["label_probs"] = carried["label"].softmax(-1)
+            res["label_final"] = out["label_logits"].argmax(-1)
         if "mask_logits" in out:
-            res["mask"] = (out["mask_logits"] > 0).long()
+            res["mask"] = (carried["mask"] > 0).long()
+            res["mask_final"] = (out["mask_logits"] > 0).long()
         if "reconstruction" in out:
             res["reconstruction"] = out["reconstruction"].clamp(-1, 1)
         return res
