@@ -125,8 +125,8 @@ def test_the_generated_label_is_the_one_the_chain_carried(monkeypatch):
     forward = m.forward
     seen = []
 
-    def fake(z, t, label=None):
-        out = forward(z, t, label)
+    def fake(z, t, label=None, masked_image=None):
+        out = forward(z, t, label, masked_image)
         late = int(t[0]) < 5
         logits = torch.tensor([0.0, 3.0, 0.0] if late else [2.0, 0.0, 0.0]).expand(len(z), 3)
         seen.append((int(t[0]), logits[0].log_softmax(-1)))

@@ -137,3 +137,26 @@ def test_schedules_and_prior():
         ProcessConfig(weight_schedule="wavy")
     with pytest.raises(InputError):
         bump.shift(torch.tensor([1]), [torch.zeros(1, 2)])  # two modalities expected
+
+
+def test_v_target_is_diffusers_velocity_and_both_predictions_give_back_z0():
+    """With w = 0 the v target equals ``DDPMScheduler.get_velocity``; with any encodings, feeding the true noise
+    (epsilon) or the true v back through ``predicted_z0`` returns z_0."""
+    from diffusers import DDPMScheduler
+
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(6, 1, 4, 4, generator=g), torch.randn(6, 1, 4, 4, generator=g)
+    t = torch.tensor([0, 1, 100, 500, 900, 999])
+    plain = MultimodalForward(ProcessConfig(weight_schedule="zero"))
+    want = DDPMScheduler(**plain.config.scheduler_kwargs()).get_velocity(x0, noise, t)
+    assert torch.allclose(plain.target(x0, t, noise, "v_prediction"), want, atol=1e-5)  # float64 vs float32 abar
+    proc = MultimodalForward(ProcessConfig(gammas=[1.5, -0.5]))
+    enc = [torch.randn(6, 1, 4, 4, generator=g), torch.randn(6, 1, 4, 4, generator=g)]
+    z = proc.sample(x0, t, enc, noise)
+    for pt in ("epsilon", "v_prediction"):
+        back = proc.predicted_z0(z, t, proc.target(x0, t, noise, pt), enc, pt)
+        assert torch.allclose(back[:-1], x0[:-1], atol=1e-3), pt  # t = 999: epsilon's 1/sqrt(abar) ~ 150
+    assert torch.allclose(proc.predicted_z0(z, t, proc.target(x0, t, noise, "v_prediction"), enc, "v_prediction"),
+                          x0, atol=1e-5)
+    with pytest.raises(InputError):
+        proc.target(x0, t, noise, "sample")

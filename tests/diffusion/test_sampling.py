@@ -14,22 +14,26 @@ from polymodal.diffusion.sampling import sample  # noqa: E402
 from polymodal.errors import InputError  # noqa: E402
 
 
-def point_mass_model(proc, c, enc):
-    """The exact noise prediction when every z_0 equals c and the encodings are ``enc``."""
+def point_mass_model(proc, c, enc, prediction="epsilon"):
+    """The exact noise (or v) prediction when every z_0 equals c and the encodings are ``enc``."""
     def model(z, t):
         abar = proc.alphas_cumprod[t].float().view(-1, 1, 1, 1)
         eps = (z - abar.sqrt() * c - proc.shift(t, enc)) / (1 - abar).sqrt()
+        if prediction == "v_prediction":  # v = sqrt(abar) eps - sqrt(1 - abar) z_0, written out by hand
+            return abar.sqrt() * eps - (1 - abar).sqrt() * c, enc, {"t": t}
         return eps, enc, {"t": t}
     return model
 
 
 @pytest.mark.parametrize("method, steps", [("ddim", 50), ("ddim", 7), ("ddpm", 1000), ("ddpm", 40)])
-def test_exact_denoiser_of_a_point_mass_returns_it(method, steps):
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_exact_denoiser_of_a_point_mass_returns_it(method, steps, prediction):
     proc = MultimodalForward(ProcessConfig(gammas=[1.5, -0.7]))
     g = torch.Generator().manual_seed(0)
     c = torch.rand(1, 1, 6, 6, generator=g) * 1.6 - 0.8
     enc = [torch.randn(4, 1, 6, 6, generator=g), torch.randn(4, 1, 6, 6, generator=g)]
-    z, out = sample(point_mass_model(proc, c, enc), proc, (4, 1, 6, 6), method, steps, generator=g, clip=None)
+    z, out = sample(point_mass_model(proc, c, enc, prediction), proc, (4, 1, 6, 6), method, steps, generator=g,
+                    clip=None, prediction=prediction)
     assert torch.allclose(z, c.expand(4, -1, -1, -1), atol=1e-3)
     assert int(out["t"][0]) == 0
 

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import InputError
-from .process import MultimodalForward, ProcessConfig
+from .process import PREDICTIONS, MultimodalForward, ProcessConfig
 
 FORMAT = "polymodal-mt-diffusion"
 
@@ -61,12 +61,15 @@ class MTConfig:
     class_names: list[str] = field(default_factory=list)  # optional names of the classes
     label_grid: int = 4  # label maps are learnt on a grid x grid lattice and upsampled (0: full resolution)
     objective: str = "mt"  # "mt" (L0..L3) | "reconstruction" (baseline: masked image at t = 0 -> image)
+    prediction: str = "v_prediction"  # what the denoiser outputs: "epsilon" | "v_prediction" (as diffusers)
 
     def __post_init__(self):
         if isinstance(self.process, dict):
             self.process = ProcessConfig(**self.process)
         if isinstance(self.weights, dict):
             self.weights = LossWeights(**self.weights)
+        if self.prediction not in PREDICTIONS:
+            raise InputError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
         if self.objective not in ("mt", "reconstruction"):
             raise InputError(f"objective must be mt or reconstruction, got {self.objective!r}")
         if self.objective == "reconstruction" and not self.masked_image:
@@ -115,7 +118,8 @@ class MTDiffusion(nn.Module):
         if c.attention:
             down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
         self.unet = UNet2DModel(
-            sample_size=c.image_size, in_channels=c.image_channels, out_channels=sum(self.split),
+            sample_size=c.image_size, in_channels=c.image_channels * (2 if c.masked_image else 1),
+            out_channels=sum(self.split),
             block_out_channels=tuple(c.channels), layers_per_block=c.layers_per_block, down_block_types=tuple(down),
             up_block_types=tuple(up), norm_num_groups=min(8, min(c.channels)),
             attention_head_dim=min(32, c.channels[-1]), add_attention=c.attention,
@@ -154,24 +158,33 @@ class MTDiffusion(nn.Module):
         for m in self.config.modalities:
             if m in given:
                 enc.append(self.encode_one(m, given[m]))
-            elif m == "label":
+            elif m == "label":  # the expected encoding sum_k p_k E(k): what the denoiser's own estimate implies
                 p = out["label_logits"].softmax(-1)
-                enc.append(self._label_maps(torch.einsum("bk,kchw->bchw", p, self.label_table)))
+                enc.append(torch.einsum("bk,kchw->bchw", p, self._label_maps(self.label_table)))
             elif m == "mask":
                 enc.append((2 * out["mask_logits"].sigmoid() - 1).expand(-1, self.shape[0], -1, -1))
             elif m == "masked_image":
                 raise InputError("the masked image is a given modality: pass it when sampling")
             else:
-                enc.append(torch.zeros_like(out["eps"]))
+                enc.append(torch.zeros_like(out["pred"]))
         return enc
 
     # the denoiser and its decoders --------------------------------------------------------------------------------
-    def forward(self, z: torch.Tensor, t: torch.Tensor, label: torch.Tensor | None = None) -> dict:
+    def forward(self, z: torch.Tensor, t: torch.Tensor, label: torch.Tensor | None = None,
+                masked_image: torch.Tensor | None = None) -> dict:
+        """The U-Net at (z_t, t) -> ``pred`` (noise or v, ``config.prediction``) and the decoders' outputs. The
+        class-conditional baseline also takes the label; a model with the masked-image modality also takes the
+        masked image as extra input channels (it is given in training and sampling alike, so the denoiser is
+        conditioned on it rather than left to guess it from its trace in z_t)."""
         if self.config.class_conditional and label is None:
             raise InputError("the class-conditional model needs the label")
+        if self.config.masked_image:
+            if masked_image is None:
+                raise InputError("a masked-image model needs the masked image")
+            z = torch.cat([z, masked_image], dim=1)
         y = self.unet(z, t, class_labels=label if self.config.class_conditional else None).sample
-        eps, lab, mask, rec = torch.split(y, self.split, dim=1)
-        out = {"eps": eps}
+        pred, lab, mask, rec = torch.split(y, self.split, dim=1)
+        out = {"pred": pred}
         if self.n_label:
             out["label_logits"] = lab.mean(dim=(2, 3))
         if self.config.mask:
@@ -190,11 +203,12 @@ class MTDiffusion(nn.Module):
         noise = torch.randn(x0.shape, generator=generator).to(x0)
         enc = self.encode(batch)
         z_t = proc.sample(x0, t, enc, noise)
-        out = self(z_t, t, batch.get("label"))
-        terms = {"l0": F.mse_loss(out["eps"], noise)}
+        out = self(z_t, t, batch.get("label"), batch.get("masked_image"))
+        pt = self.config.prediction
+        terms = {"l0": F.mse_loss(out["pred"], proc.target(x0, t, noise, pt))}
         given = {k: batch[k] for k in ("masked_image",) if k in batch}
         enc_hat = self.encode_predicted(out, given)
-        x0_hat = proc.predicted_z0(z_t, t, out["eps"], enc_hat)
+        x0_hat = proc.predicted_z0(z_t, t, out["pred"], enc_hat, pt)
         keep = t >= 1
         if keep.any():
             mean_q, var = proc.posterior(z_t[keep], x0[keep], t[keep], [e[keep] for e in enc])
@@ -243,7 +257,7 @@ class MTDiffusion(nn.Module):
         carried: dict = {}  # decoder log-probabilities summed along the trajectory, weighted by lam_t
 
         def model(z, t):  # the sampler runs on the CPU, the network wherever its weights are
-            out = self(z.to(dev), t.to(dev), label)
+            out = self(z.to(dev), t.to(dev), label, given.get("masked_image"))
             enc = [e.cpu() for e in self.encode_predicted(out, given)]
             out = {k: v.cpu() for k, v in out.items()}
             for key, mod, logp in (("label_logits", "label", lambda v: v.log_softmax(-1)),
@@ -252,14 +266,14 @@ class MTDiffusion(nn.Module):
                     # + 1e-6: under an all-zero schedule (plain DDPM) every step counts the same
                     w = float(self.process.lam[mods.index(mod), int(t[0])]) + 1e-6
                     carried[mod] = carried.get(mod, 0.0) + w * logp(out[key])
-            return out["eps"], enc, out
+            return out["pred"], enc, out
 
         start = None
         if given:
             start = [self.encode_one(m, given[m]).cpu() if m in given else torch.zeros(n, *self.shape)
                      for m in self.config.modalities]
         z, out = sample(model, self.process, (n, *self.shape), method, steps, generator=generator,
-                        start_encodings=start, progress=progress)
+                        start_encodings=start, progress=progress, prediction=self.config.prediction)
         res = {"image": z.clamp(-1, 1)}
         if "label_logits" in out:
             res["label"] = carried["label"].argmax(-1)

@@ -30,6 +30,7 @@ import torch
 from ..errors import InputError
 
 WEIGHT_SCHEDULES = ("bump", "shift", "zero")
+PREDICTIONS = ("epsilon", "v_prediction")  # what the denoiser outputs, named as in diffusers
 
 
 @dataclass
@@ -186,10 +187,27 @@ class MultimodalForward:
                 + _expand(c1, z_t) * (z_t - self.shift(t, encodings)))
         return mean, ((1 - abar_prev) * b / (1 - abar)).to(z0)
 
-    def predicted_z0(self, z_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, encodings) -> torch.Tensor:
-        """z_0 implied by a noise prediction: (z_t - m_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+    def predicted_z0(self, z_t: torch.Tensor, t: torch.Tensor, pred: torch.Tensor, encodings,
+                     prediction: str = "epsilon") -> torch.Tensor:
+        """z_0 implied by a network prediction at (z_t, t), with u_t = z_t - m_t:
+        epsilon: (u_t - sqrt(1 - abar_t) eps) / sqrt(abar_t);  v_prediction: sqrt(abar_t) u_t - sqrt(1 - abar_t) v."""
         abar = self._abar(t)
-        return (z_t - self.shift(t, encodings) - _expand((1 - abar).sqrt(), z_t) * eps) / _expand(abar.sqrt(), z_t)
+        u = z_t - self.shift(t, encodings)
+        if prediction == "epsilon":
+            return (u - _expand((1 - abar).sqrt(), z_t) * pred) / _expand(abar.sqrt(), z_t)
+        if prediction == "v_prediction":
+            return _expand(abar.sqrt(), z_t) * u - _expand((1 - abar).sqrt(), z_t) * pred
+        raise InputError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+
+    def target(self, z0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, prediction: str = "epsilon"):
+        """What the network learns to predict: the noise, or v = sqrt(abar_t) eps - sqrt(1 - abar_t) z_0 (the
+        ``diffusers`` v-prediction, taken in u coordinates where the process is DDPM)."""
+        if prediction == "epsilon":
+            return noise
+        if prediction == "v_prediction":
+            abar = self._abar(t)
+            return _expand(abar.sqrt(), z0) * noise - _expand((1 - abar).sqrt(), z0) * z0
+        raise InputError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
 
     def prior_kl(self, z0: torch.Tensor, encodings) -> torch.Tensor:
         """KL(q(z_T | z_0, X) || N(0, I)) per example, averaged over dimensions (nats per dimension)."""

@@ -2,9 +2,11 @@
 
 In u = z - m_t coordinates the forward process is plain DDPM (``process.py``), so each reverse step is
 
-    u_t = z_t - m_hat_t  ->  u_prev = scheduler.step(eps_hat, t, u_t)  ->  z_prev = u_prev + m_hat_prev
+    u_t = z_t - m_hat_t  ->  u_prev = scheduler.step(pred, t, u_t)  ->  z_prev = u_prev + m_hat_prev
 
-where eps_hat and the modality encodings behind m_hat come from the model at (z_t, t): when the modalities are
+with pred the network's noise (epsilon) or v prediction.
+
+where pred and the modality encodings behind m_hat come from the model at (z_t, t): when the modalities are
 being generated they are not known, so the model's task decoders predict them (``model(z, t)`` returns the noise
 prediction, the N predicted encodings, and whatever decoder outputs the caller wants back); when a modality is
 given (conditional generation, masked-image reconstruction) the caller returns its true encoding instead.
@@ -22,16 +24,19 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..errors import InputError
-from .process import MultimodalForward
+from .process import PREDICTIONS, MultimodalForward
 
 SAMPLERS = ("ddpm", "ddim")
 
 
-def make_scheduler(process: MultimodalForward, method: str, steps: int, clip: float | None):
+def make_scheduler(process: MultimodalForward, method: str, steps: int, clip: float | None,
+                   prediction: str = "epsilon"):
     from diffusers import DDIMScheduler, DDPMScheduler
 
+    if prediction not in PREDICTIONS:
+        raise InputError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     kw = process.config.scheduler_kwargs() | {"clip_sample": clip is not None, "clip_sample_range": clip or 1.0,
-                                              "prediction_type": "epsilon"}
+                                              "prediction_type": prediction}
     if method == "ddpm":
         sched = DDPMScheduler(**kw, variance_type="fixed_small")
     elif method == "ddim":
@@ -48,11 +53,12 @@ def make_scheduler(process: MultimodalForward, method: str, steps: int, clip: fl
 def sample(model: Callable[[torch.Tensor, torch.Tensor], tuple], process: MultimodalForward, shape: Sequence[int],
            method: str = "ddim", steps: int = 50, generator: torch.Generator | None = None, eta: float = 0.0,
            clip: float | None = 1.0, start_encodings: Sequence[torch.Tensor] | None = None,
-           progress: bool = False):
+           progress: bool = False, prediction: str = "epsilon"):
     """Run the reverse process from z_T; returns (z_0, the decoder outputs of the last model call).
 
-    ``model(z_t, t)`` -> ``(eps_hat, encodings_hat, outputs)``; ``t`` is a LongTensor (B,)."""
-    sched = make_scheduler(process, method, steps, clip)
+    ``model(z_t, t)`` -> ``(pred, encodings_hat, outputs)``; ``t`` is a LongTensor (B,); ``pred`` is the noise
+    (``prediction="epsilon"``) or v (``"v_prediction"``), both in u coordinates."""
+    sched = make_scheduler(process, method, steps, clip, prediction)
     b = shape[0]
     timesteps = sched.timesteps.tolist()
     first = torch.full((b,), timesteps[0], dtype=torch.long)  # the marginal at the sampler's first step
@@ -68,10 +74,10 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], tuple], process: Multim
         it = track(timesteps, description=f"{method} sampling")
     for k, t in enumerate(it):
         tt = torch.full((b,), int(t), dtype=torch.long)
-        eps, enc, outputs = model(z, tt)
+        pred, enc, outputs = model(z, tt)
         t_prev = timesteps[k + 1] if k + 1 < len(timesteps) else -1
         u = z - process.shift(tt, enc)
         kw = {"eta": eta} if method == "ddim" else {}
-        u_prev = sched.step(eps, int(t), u, generator=generator, **kw).prev_sample
+        u_prev = sched.step(pred, int(t), u, generator=generator, **kw).prev_sample
         z = u_prev + process.shift(torch.full((b,), t_prev, dtype=torch.long), enc)
     return z, outputs

@@ -35,10 +35,10 @@ def with_hidden_squares(batch: dict, squares: int, side: int, generator: torch.G
 
 
 def reconstruction_only_loss(model: MTDiffusion, batch: dict) -> torch.Tensor:
-    """The baseline: the same network maps the masked image (at t = 0) straight to the image; MSE on the hidden
-    squares."""
+    """The baseline: the same network maps the masked image (at t = 0, in both its input slots) straight to the
+    image; MSE on the hidden squares."""
     t = torch.zeros(len(batch["image"]), dtype=torch.long, device=batch["image"].device)
-    rec = model(batch["masked_image"], t)["reconstruction"]
+    rec = model(batch["masked_image"], t, masked_image=batch["masked_image"])["reconstruction"]
     hidden = batch["hidden"]
     return ((rec - batch["image"]) ** 2 * hidden).sum() / hidden.expand_as(rec).sum().clamp_min(1)
 
@@ -49,7 +49,7 @@ def reconstruct_directly(model: MTDiffusion, masked: torch.Tensor, batch: int = 
     out = []
     for i in range(0, len(masked), batch):
         x = masked[i: i + batch]
-        out.append(model(x, torch.zeros(len(x), dtype=torch.long))["reconstruction"].clamp(-1, 1))
+        out.append(model(x, torch.zeros(len(x), dtype=torch.long), masked_image=x)["reconstruction"].clamp(-1, 1))
     return torch.cat(out)
 
 
