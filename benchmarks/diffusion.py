@@ -55,9 +55,10 @@ def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[
     when it was trained with the same config, steps, batch size and learning rate."""
     folder = args.cache / f"{key}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
     if (folder / "info.json").exists():
-        model = load_mt(folder)
-        if model.config == cfg:
-            return model, json.loads((folder / "info.json").read_text())
+        # the saved config as written, not as rebuilt: a field added since would take its new default and match
+        saved = json.loads((folder / "config.json").read_text())["config"]
+        if saved == json.loads(json.dumps(cfg.to_dict())):
+            return load_mt(folder), json.loads((folder / "info.json").read_text())
     torch.manual_seed(0)
     model = MTDiffusion(cfg)
     info = train(model, tensors, args.steps, batch_size, args.lr, seed=0, progress=args.progress, **kw)
