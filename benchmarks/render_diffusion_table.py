@@ -17,10 +17,13 @@ def fmnist(res: dict) -> str:
              f"each; judge: a CNN trained on the real training images, {100 * res['judge']['test_accuracy']:.1f}% "
              f"test accuracy. Frechet distance on the judge's 128-d features against the test images; the same "
              f"distance between {res['samples']} real training and test images is {res['fd_train_vs_test']:.2f}.",
-             "", "| model | params | label agreement % | macro precision % | macro recall % | Frechet distance | "
-             "train steps/s | 64 samples, DDIM 50 (s) | code |", "|---|---|---|---|---|---|---|---|---|"]
+             "", "| model | params | label agreement % | (last-step label) | macro precision % | macro recall % | "
+             "Frechet distance | train steps/s | 64 samples, DDIM 50 (s) | code |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res["models"].items():
-        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | "
+        last = r.get("agreement_last_step_label")
+        last = f"{100 * last:.1f}" if last is not None else "given"
+        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | {last} | "
                      f"{100 * r['macro_precision']:.1f} | {100 * r['macro_recall']:.1f} | {r['fd']:.2f} | "
                      f"{r['train']['steps_per_second']:.2f} | {r['sample_seconds_64_ddim50']:.1f} | {r['commit']} |")
     lines += ["", f"Frechet distance ratio, MT-Diffusion / class-conditional: {res['fd_ratio_mt_over_baseline']:.3f}",
