@@ -160,3 +160,21 @@ def test_save_and_load_round_trip(tmp_path):
     with pytest.raises(InputError):
         contact_sheet([torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 4, 4)], tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_folder_saved_before_the_prediction_field_loads_as_noise_prediction(tmp_path):
+    import json
+
+    from polymodal.diffusion.model import load_mt, save_mt
+
+    torch.manual_seed(0)
+    m = MTDiffusion(tiny(classes=3))
+    assert m.config.prediction == "v_prediction"
+    save_mt(tmp_path / "m", m)
+    cfg_path = tmp_path / "m" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    del cfg["config"]["prediction"]
+    cfg_path.write_text(json.dumps(cfg))
+    old = load_mt(tmp_path / "m")
+    assert old.config.prediction == "epsilon"
+    assert load_mt(tmp_path / "m").state_dict().keys() == m.state_dict().keys()

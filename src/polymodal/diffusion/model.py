@@ -10,12 +10,14 @@ forward mean m_t = sum_i lam_t(i) E_i(x_i) (``process.py``):
     mask          E(s) = 2 s - 1 on every channel (s in {0,1}); soft E(p) = 2 p - 1
     masked image  E(x_m) = the image with the hidden squares set to 0 (a given modality: known when sampling)
 
-The U-Net sees only (z_t, t). Its output channels are split into the task decoders: C channels of noise
-prediction eps_hat (the image decoder: z_0_hat = (z_t - m_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)),
-K channels averaged over space -> class logits, 1 channel -> mask logits, C channels -> the reconstructed image.
+The U-Net sees (z_t, t), and the masked image when that modality is given. Its output channels are split into
+the task decoders: C channels of the image prediction, v by default (z_0_hat = sqrt(abar_t) u_t - sqrt(1 - abar_t)
+v_hat with u_t = z_t - m_t) or the noise (z_0_hat = (u_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)), K channels
+averaged over space -> class logits, 1 channel -> mask logits, C channels -> the reconstructed image.
 
 Loss (each term returned separately, weighted by ``LossWeights``), t uniform, z_t from the marginal:
-    L0  marginal term: || eps - eps_hat ||^2 (the simplified KL between forward and reverse marginals)
+    L0  marginal term: || v - v_hat ||^2, v = sqrt(abar_t) eps - sqrt(1 - abar_t) z_0 (or || eps - eps_hat ||^2):
+        the simplified KL between forward and reverse marginals, reweighted over t
     L1  posterior term: KL(q(z_{t-1} | z_t, z_0, X) || p(z_{t-1} | z_t)) per dimension, where the reverse mean
         uses z_0_hat and the *predicted* encodings (what sampling will have), t >= 1
     L2  modality recovery: cross-entropy of the class logits, binary cross-entropy of the mask logits,
@@ -298,4 +300,5 @@ def load_mt(folder) -> MTDiffusion:
     """Rebuild a saved model (strict key match, no pickle)."""
     from ..training import load_module
 
-    return load_module(folder, FORMAT, lambda cfg: MTDiffusion(MTConfig(**cfg)))[0]
+    # folders written before ``prediction`` existed hold noise-prediction models
+    return load_module(folder, FORMAT, lambda cfg: MTDiffusion(MTConfig(**{"prediction": "epsilon", **cfg})))[0]

@@ -4,12 +4,11 @@ In u = z - m_t coordinates the forward process is plain DDPM (``process.py``), s
 
     u_t = z_t - m_hat_t  ->  u_prev = scheduler.step(pred, t, u_t)  ->  z_prev = u_prev + m_hat_prev
 
-with pred the network's noise (epsilon) or v prediction.
-
-where pred and the modality encodings behind m_hat come from the model at (z_t, t): when the modalities are
-being generated they are not known, so the model's task decoders predict them (``model(z, t)`` returns the noise
-prediction, the N predicted encodings, and whatever decoder outputs the caller wants back); when a modality is
-given (conditional generation, masked-image reconstruction) the caller returns its true encoding instead.
+where pred (the network's noise or v prediction) and the modality encodings behind m_hat come from the model at
+(z_t, t): when the modalities are being generated they are not known, so the model's task decoders predict them
+(``model(z, t)`` returns the prediction, the N predicted encodings, and whatever decoder outputs the caller wants
+back); when a modality is given (conditional generation, masked-image reconstruction) the caller returns its
+true encoding instead.
 
 How sampling starts: z_T ~ N(m_T, (1 - abar_T) I) (T the sampler's first step) with m_T = sum_i lam_T(i) E_bar_i,
 E_bar_i the mean encoding of modality i over the training data (``start_encodings``; zeros if not given). With the
