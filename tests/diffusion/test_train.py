@@ -12,10 +12,10 @@ from polymodal.diffusion.model import MTConfig, MTDiffusion  # noqa: E402
 from polymodal.diffusion.process import ProcessConfig  # noqa: E402
 from polymodal.diffusion.train import (  # noqa: E402
     batches,
-    ema_decay,
     reconstruct_directly,
     reconstruction_only_loss,
     train,
+    weight_average,
     with_hidden_squares,
 )
 
@@ -102,5 +102,9 @@ def test_judges_learn_real_structure():
 
 
 def test_the_ema_decay_warms_up_to_its_ceiling():
-    assert ema_decay(0.999, 0) == 0.1 and ema_decay(0.999, 1) == 2 / 11
-    assert ema_decay(0.999, 10_000) == 0.999 and ema_decay(0.5, 100) == 0.5 and ema_decay(0.5, 5) == 6 / 15
+    """Decay of the n-th mix after the first (kept) update: min(decay, (1 + n) / (10 + n))."""
+    avg = weight_average(tiny_rec(), 0.999)
+    assert avg.get_decay(1) == 0.0 and avg.get_decay(2) == 2 / 11 and avg.get_decay(11) == 11 / 20
+    assert avg.get_decay(10_001) == 0.999
+    half = weight_average(tiny_rec(), 0.5)
+    assert half.get_decay(101) == 0.5 and half.get_decay(6) == 6 / 15

@@ -1,9 +1,8 @@
 """Training MT-Diffusion models (and the reconstruction-only baseline) on the shared loop, for a fixed number of
-optimiser steps, with an exponential moving average of the weights (``torch.optim.swa_utils``) that sampling uses.
-
-The EMA decay warms up, d_n = min(decay, (1 + n) / (10 + n)) after n updates (the schedule of ``diffusers``'
-``EMAModel``): with a fixed 0.999 a 3,000-step run keeps 5% of the random initial weights (0.999^3000) and most of
-the weight on the first, poorly trained thousand steps, which washed the samples out to grey."""
+optimiser steps, with an exponential moving average of the weights that sampling uses: ``diffusers``' ``EMAModel``,
+whose decay warms up, d_n = min(decay, (1 + n) / (10 + n)) after n updates. With a fixed 0.999 a 3,000-step run
+keeps 5% of the random initial weights (0.999^3000) and most of the weight on the first, poorly trained thousand
+steps, which washed the samples out to grey."""
 
 from __future__ import annotations
 
@@ -53,19 +52,12 @@ def reconstruct_directly(model: MTDiffusion, masked: torch.Tensor, batch: int = 
     return torch.cat(out)
 
 
-def ema_decay(decay: float, n: int) -> float:
-    """The EMA decay after n updates: min(decay, (1 + n) / (10 + n))."""
-    return min(decay, (1 + n) / (10 + n))
+def weight_average(model: MTDiffusion, decay: float):
+    """The EMA of ``model``'s parameters, starting from their current values; its first ``step`` keeps them, the
+    n-th after that mixes in the new ones with decay min(decay, (1 + n) / (10 + n))."""
+    from diffusers.training_utils import EMAModel
 
-
-def warmed_up_ema(decay: float):
-    """A ``multi_avg_fn`` for ``AveragedModel``: ema <- d ema + (1 - d) p with the warmed-up decay d."""
-
-    @torch.no_grad()
-    def update(ema_params, params, num_averaged):
-        torch._foreach_lerp_(ema_params, params, 1.0 - ema_decay(decay, int(num_averaged)))
-
-    return update
+    return EMAModel(model.parameters(), decay=decay, foreach=True)
 
 
 def train(model: MTDiffusion, tensors: dict, steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
@@ -75,16 +67,14 @@ def train(model: MTDiffusion, tensors: dict, steps: int, batch_size: int = 64, l
     baseline); by default the model config's. ``squares`` > 0 hides that many squares per image (masked-image
     modality). The EMA weights are loaded into the model at the end. Returns the loop's timing and the mean of
     each loss term."""
-    from torch.optim.swa_utils import AveragedModel
-
     g = torch.Generator().manual_seed(seed + 1)
     objective = objective or model.config.objective
-    averaged = AveragedModel(model, multi_avg_fn=warmed_up_ema(ema)) if ema else None
+    averaged = weight_average(model, ema) if ema else None
     sums: dict = {}
 
     def step(m, b):
         if averaged is not None:
-            averaged.update_parameters(m)  # the weights after the previous optimiser step
+            averaged.step(m.parameters())  # the weights after the previous optimiser step
         if squares:
             b = with_hidden_squares(b, squares, side, g)
         if objective == "reconstruction":
@@ -100,7 +90,7 @@ def train(model: MTDiffusion, tensors: dict, steps: int, batch_size: int = 64, l
     res = fit(model, batches(tensors, batch_size, seed, steps=steps), step,
               TrainConfig(epochs=1, lr=lr, seed=seed, device=device, progress=progress, warmup=0.02))
     if averaged is not None:
-        averaged.update_parameters(model)
-        model.load_state_dict(averaged.module.state_dict())
+        averaged.step(model.parameters())
+        averaged.copy_to(model.parameters())
     return {"seconds": res.seconds, "steps": steps, "steps_per_second": steps / res.seconds,
             "mean_terms": {k: v / steps for k, v in sums.items()}}
