@@ -127,6 +127,10 @@ def fmnist(args) -> dict:
                "config": cfg.to_dict(), "commit": commit()}
         if "label_final" in gen:  # the label decoder's reading at the last step only (clean image, lam ~ 0)
             row["agreement_last_step_label"] = float((gen["label_final"] == judged).float().mean())
+            # diagnostic: the same model conditioned on a given label through its encoding (sampler's m_hat)
+            cond = generate_many(model, n, args.sample_steps, seed=1000, given={"label": uniform})
+            row["agreement_label_given"] = float((predict(judge, cond["image"]).argmax(-1) == uniform)
+                                                 .float().mean())
         out["models"][name] = row
         print(f"fmnist {name}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
               f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",
