@@ -53,7 +53,10 @@ def cached_module(folder: Path, fmt: str, build, make):
 def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[MTDiffusion, dict]:
     """Train a model (seed 0) and keep it under --cache (config + safetensors + info.json), or load the kept one
     when it was trained with the same config, steps, batch size and learning rate."""
-    folder = args.cache / f"{key}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
+    proc = cfg.process  # a non-default weight schedule or modality scale gets its own folder
+    tag = ("" if proc.weight_schedule == "bump" else f"-{proc.weight_schedule}") + \
+        ("" if proc.gammas == [1.0] * len(proc.gammas) else "-g" + "_".join(f"{g:g}" for g in proc.gammas))
+    folder = args.cache / f"{key}{tag}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
     if (folder / "info.json").exists():
         # the saved config as written, not as rebuilt: a field added since would take its new default and match
         saved = json.loads((folder / "config.json").read_text())["config"]
@@ -107,7 +110,8 @@ def fmnist(args) -> dict:
     out = {"judge": judge_info, "samples": n, "fd_train_vs_test": floor, "models": {}}
     uniform = torch.arange(n) % 10
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
-    for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights)),
+    for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights,
+                                                   schedule=args.schedule)),
                       ("class-conditional", task_config("fmnist", args.channels, baseline=True))):
         model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}
@@ -123,6 +127,10 @@ def fmnist(args) -> dict:
                "config": cfg.to_dict(), "commit": commit()}
         if "label_final" in gen:  # the label decoder's reading at the last step only (clean image, lam ~ 0)
             row["agreement_last_step_label"] = float((gen["label_final"] == judged).float().mean())
+            # diagnostic: the same model conditioned on a given label through its encoding (sampler's m_hat)
+            cond = generate_many(model, n, args.sample_steps, seed=1000, given={"label": uniform})
+            row["agreement_label_given"] = float((predict(judge, cond["image"]).argmax(-1) == uniform)
+                                                 .float().mean())
         out["models"][name] = row
         print(f"fmnist {name}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
               f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",
@@ -150,7 +158,8 @@ def mask_task(args) -> dict:
     seg, seg_info = cached_module(args.cache / f"eth80-segmenter-e{args.judge_epochs * 3}",
                                   "polymodal-eval-segmenter", Segmenter, make_judge)
     print(f"eth80 segmenter: held-out-object IoU {seg_info['heldout_iou']:.3f}", flush=True)
-    cfg = task_config("eth80-mask", args.channels, args.gamma, LossWeights(l0=1.0, l1=args.l1, l2=args.l2))
+    cfg = task_config("eth80-mask", args.channels, args.gamma, LossWeights(l0=1.0, l1=args.l1, l2=args.l2),
+                      schedule=args.schedule)
     model, info = trained(args, "eth80-mask", cfg, data.train, args.batch_size // 2)
     n = args.samples // 2
     gen = generate_many(model, n, args.sample_steps, seed=2000, chunk=64)
@@ -185,7 +194,8 @@ def masked_task(args) -> dict:
         rows = {}
         for variant in ("mt-diffusion", "reconstruction-only"):
             cfg = task_config(f"{name}-masked", args.channels, args.gamma,
-                              LossWeights(l0=1.0, l1=args.l1, l2=args.l2), baseline=variant != "mt-diffusion")
+                              LossWeights(l0=1.0, l1=args.l1, l2=args.l2), baseline=variant != "mt-diffusion",
+                              schedule=args.schedule)
             model, info = trained(args, f"{name}-masked-{variant}", cfg, {"image": train_x}, args.batch_size // 2,
                                   squares=args.squares, side=args.side)
             if variant == "mt-diffusion":
@@ -217,6 +227,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64],
                     help="U-Net widths (28 px Fashion-MNIST); the 64 px parts add one more level")
+    ap.add_argument("--schedule", choices=("bump", "shift"), default="bump",
+                    help="modality weight schedule (process.lam_schedule)")
     ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the bump schedule")
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--l2", type=float, default=1.0)

@@ -57,6 +57,18 @@ def mean_std(values) -> dict:
             "values": values}
 
 
+def average_rows(rows: list[dict]) -> dict:
+    """One fold's metrics averaged over its seeds (the first seed's example caption)."""
+    if len(rows) == 1:
+        return rows[0]
+    out = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if not k.startswith("by_size")
+           and k != "example"}
+    for k in ("by_size", "by_size_f1"):
+        out[k] = {s: statistics.fmean(r[k][s] for r in rows) for s in rows[0][k]}
+    out["example"] = rows[0]["example"]
+    return out
+
+
 def eth80_setup(args, encoder):
     eth = load_eth80()
     labels = object_labels(eth)
@@ -92,19 +104,30 @@ def eth80_run(args, encoder) -> dict:
         qg = variant == "qg"
         folds = all_folds[: args.qg_folds if qg else args.folds]
         for method in args.methods:
-            rows = []
+            rows, per_seed = [], []
             for f, test_objs in enumerate(folds):
-                row, model = eth80_fold(args, eth, labels, vocab, caps, train, test, views if qg else pooled_views,
-                                        (train[2], test[2]) if qg else pooled_grids, test_objs, method, qg, seed=f)
-                rows.append(row)
-                if f == 0 and not qg and method == "attention":
-                    attention_png(model, eth, labels, test, pooled_views, test_objs,
-                                  args.results / "fusion_attention_eth80.png")
-                print(f"{variant:6s} {method:9s} fold {f}: acc {rows[-1]['accuracy']:.3f} "
-                      f"attr F1 {rows[-1]['attr_f1']:.3f} BLEU-4 {rows[-1]['bleu4']:.1f} "
-                      f"CIDEr {rows[-1]['cider']:.2f} ({rows[-1]['train_seconds']:.0f} s)", flush=True)
+                seed_rows = []
+                for s in range(args.seeds):  # seed f for the first (as the single-seed runs before --seeds)
+                    row, model = eth80_fold(args, eth, labels, vocab, caps, train, test,
+                                            views if qg else pooled_views, (train[2], test[2]) if qg else pooled_grids,
+                                            test_objs, method, qg, seed=f + 1000 * s)
+                    seed_rows.append(row)
+                    if f == 0 and s == 0 and not qg and method == "attention":
+                        attention_png(model, eth, labels, test, pooled_views, test_objs,
+                                      args.results / "fusion_attention_eth80.png")
+                    print(f"{variant:6s} {method:9s} fold {f} seed {s}: acc {row['accuracy']:.3f} "
+                          f"attr F1 {row['attr_f1']:.3f} BLEU-4 {row['bleu4']:.1f} "
+                          f"CIDEr {row['cider']:.2f} ({row['train_seconds']:.0f} s)", flush=True)
+                rows.append(average_rows(seed_rows))
+                per_seed.append(seed_rows)
             summary = {k: mean_std([r[k] for r in rows]) for k in rows[0] if not k.startswith("by_size")
                        and k != "example"}
+            if args.seeds > 1:  # the seed-to-seed spread: within-fold std over seeds, pooled over folds
+                keys = [k for k in rows[0] if not k.startswith("by_size") and k != "example"]
+                summary["seeds"] = args.seeds
+                summary["per_seed"] = {k: [[r[k] for r in fold] for fold in per_seed] for k in keys}
+                summary["seed_spread"] = {k: statistics.fmean(statistics.variance(v) for v in
+                                                              summary["per_seed"][k]) ** 0.5 for k in keys}
             summary["accuracy_by_size"] = {s: mean_std([r["by_size"][s] for r in rows]) for s in SIZES}
             summary["attr_f1_by_size"] = {s: mean_std([r["by_size_f1"][s] for r in rows]) for s in SIZES}
             summary["example"] = rows[0]["example"]
@@ -277,6 +300,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--qg-folds", type=int, default=3, help="folds for the query-generator variant (slow on CPU)")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="training seeds per fold (ETH-80); > 1 also reports the seed-to-seed spread")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--dim", type=int, default=128, help="query-generator and decoder width (ETH-80)")
     ap.add_argument("--lr", type=float, default=1e-3)

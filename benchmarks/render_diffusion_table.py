@@ -17,15 +17,22 @@ def fmnist(res: dict) -> str:
              f"each; judge: a CNN trained on the real training images, {100 * res['judge']['test_accuracy']:.1f}% "
              f"test accuracy. Frechet distance on the judge's 128-d features against the test images; the same "
              f"distance between {res['samples']} real training and test images is {res['fd_train_vs_test']:.2f}.",
-             "", "| model | params | label agreement % | (last-step label) | macro precision % | macro recall % | "
-             "Frechet distance | train steps/s | 64 samples, DDIM 50 (s) | code |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "", "| model | schedule | params | label agreement % | (last-step label) | macro precision % | "
+             "macro recall % | Frechet distance | train steps/s | 64 samples, DDIM 50 (s) | code |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res["models"].items():
         last = r.get("agreement_last_step_label")
         last = f"{100 * last:.1f}" if last is not None else "given"
-        lines.append(f"| {name} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | {last} | "
+        proc = r["config"]["process"]
+        sched = "-" if r["config"]["class_conditional"] else \
+            f"{proc['weight_schedule']}, gamma {'/'.join(f'{g:g}' for g in proc['gammas'])}"
+        lines.append(f"| {name} | {sched} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | {last} | "
                      f"{100 * r['macro_precision']:.1f} | {100 * r['macro_recall']:.1f} | {r['fd']:.2f} | "
                      f"{r['train']['steps_per_second']:.2f} | {r['sample_seconds_64_ddim50']:.1f} | {r['commit']} |")
+    given = res["models"]["mt-diffusion"].get("agreement_label_given")
+    if given is not None:
+        lines += ["", f"MT-Diffusion conditioned on a given label (its encoding inserted by the sampler, not "
+                      f"generated): {100 * given:.1f}% agreement."]
     lines += ["", f"Frechet distance ratio, MT-Diffusion / class-conditional: {res['fd_ratio_mt_over_baseline']:.3f}",
               "", "Per class (MT-Diffusion; the judge's label taken as the truth):", "",
               "| class | generated | precision % | recall % |", "|---|---|---|---|"]
@@ -56,6 +63,13 @@ def masked(res: dict) -> str:
         for k, r in rows.items():
             lines.append(f"| {name} | {k} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['perceptual']:.4f} | "
                          f"{r['train']['steps_per_second']:.2f} |")
+    lines += [""]
+    for name, rows in res["sets"].items():
+        base = rows.get("reconstruction-only/decoder")
+        for k, r in rows.items():
+            if k.startswith("mt-diffusion/") and base:
+                lines.append(f"- {name}, {k}: perceptual distance {base['perceptual'] / r['perceptual']:.2f}x lower "
+                             f"than reconstruction-only ({r['perceptual']:.4f} vs {base['perceptual']:.4f})")
     return "\n".join(lines)
 
 

@@ -27,7 +27,10 @@ def eth80(res: dict) -> str:
             continue
         folds = res["folds"][variant] if isinstance(res["folds"], dict) else res["folds"]
         commits = sorted({r.get("commit", "3727fee (before c8f134d)") for _, r in rows})
-        lines += [f"**{title}**, mean ± std over {folds} folds of held-out objects; code: {', '.join(commits)}", "",
+        seeds = sorted({r.get("seeds", 1) for _, r in rows})
+        per = f" (each fold the mean of {'/'.join(map(str, seeds))} seeds)" if seeds != [1] else ""
+        lines += [f"**{title}**, mean ± std over {folds} folds of held-out objects{per}; code: {', '.join(commits)}",
+                  "",
                   "| method | accuracy % | attr P % | attr R % | attr F1 % | attr macro-F1 % | BLEU-4 | CIDEr-D |",
                   "|---|---|---|---|---|---|---|---|"]
         for m, r in rows:
@@ -61,6 +64,15 @@ def eth80(res: dict) -> str:
                                      f"{100 * gap:+.1f} points vs spread {100 * spread:.1f} (paired by fold: "
                                      f"{100 * p_mean:+.1f} ± {100 * p_std:.1f}, better in "
                                      f"{sum(x > 0 for x in paired)}/{len(paired)} folds)")
+                        if "seed_spread" in r and "seed_spread" in base:
+                            s_spread = max(r["seed_spread"][k], base["seed_spread"][k])
+                            pairs = [a - b for fa, fb in zip(r["per_seed"][k], base["per_seed"][k], strict=True)
+                                     for a, b in zip(fa, fb, strict=True)]
+                            verdict = "beats" if gap > s_spread else "does NOT beat"
+                            lines.append(f"- {variant}/{m} {verdict} concat on {label} by more than the seed-to-seed "
+                                         f"spread: {100 * gap:+.1f} points vs {100 * s_spread:.1f} (within-fold std "
+                                         f"over {r['seeds']} seeds, pooled over folds; better in "
+                                         f"{sum(x > 0 for x in pairs)}/{len(pairs)} fold-seed pairs)")
             lines.append("")
     return "\n".join(lines)
 

@@ -178,3 +178,33 @@ def test_a_folder_saved_before_the_prediction_field_loads_as_noise_prediction(tm
     old = load_mt(tmp_path / "m")
     assert old.config.prediction == "epsilon"
     assert load_mt(tmp_path / "m").state_dict().keys() == m.state_dict().keys()
+
+
+def test_start_encodings_draw_unknown_labels_from_a_uniform_prior():
+    """z_T's mean under an unknown label is the encoding of a class drawn uniformly (chi-square over 6,000 draws);
+    drawn labels in ``start`` and given ones are used as they are; a mask's start is its mean encoding, 0."""
+    torch.manual_seed(0)
+    m = MTDiffusion(tiny(classes=3, mask=True))
+    with torch.no_grad():
+        table = m.encode_one("label", torch.arange(3))  # (3, 1, 8, 8)
+        enc = m.start_encodings(6000, generator=torch.Generator().manual_seed(1))
+        dist = ((enc[0][:, None] - table[None]) ** 2).flatten(2).sum(-1)  # (n, 3)
+        assert float(dist.min(1).values.max()) < 1e-10  # every start is exactly one class's encoding
+        counts = torch.bincount(dist.argmin(1), minlength=3).double()
+        chi2 = float(((counts - 2000) ** 2 / 2000).sum())
+        assert chi2 < 13.8  # 2 degrees of freedom, p = 0.001
+        assert torch.equal(enc[1], torch.zeros(6000, 1, 8, 8))
+        again = m.start_encodings(6000, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(enc[0], again[0])  # deterministic under a seed
+        ids = torch.tensor([2, 0, 1])
+        mask = toy_batch(3)["mask"]
+        drawn = m.start_encodings(3, start={"label": ids}, given={"mask": mask})
+        assert torch.allclose(drawn[0], table[ids]) and torch.equal(drawn[1], m.encode_one("mask", mask))
+
+
+def test_generation_given_a_label_reports_that_label():
+    torch.manual_seed(0)
+    m = MTDiffusion(tiny(classes=3))
+    ids = torch.tensor([2, 0, 1, 1])
+    g = m.generate(4, "ddim", 5, generator=torch.Generator().manual_seed(0), given={"label": ids})
+    assert g["label"].tolist() == ids.tolist() and "label_probs" not in g

@@ -45,6 +45,8 @@ def train_cmd(
                                            "reconstruction only (masked tasks)")] = False,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    schedule: Annotated[str, typer.Option(help="modality weight schedule: bump | shift")] = "bump",
+    gamma: Annotated[float, typer.Option(min=0.0, help="modality scale of the weight schedule")] = 1.0,
 ) -> None:
     """Train on the task's training split (written atomically as config.json + model.safetensors)."""
     _need_torch()
@@ -58,8 +60,8 @@ def train_cmd(
         raise InputError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     if baseline and task == "eth80-mask":
         raise InputError("eth80-mask has no baseline model")
+    cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule)  # bad options fail before loading
     data = task_data(task)
-    cfg = task_config(task, baseline=baseline)
     torch.manual_seed(seed)
     model = MTDiffusion(cfg)
     info = train(model, data.train, steps, batch_size, lr, seed=seed, squares=data.squares, device=device)

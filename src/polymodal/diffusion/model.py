@@ -238,16 +238,39 @@ class MTDiffusion(nn.Module):
         return terms
 
     # generation --------------------------------------------------------------------------------------------------
+    def start_encodings(self, n: int, given: dict | None = None, start: dict | None = None,
+                        generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """The encodings behind z_T's mean, one per modality (on the CPU). z_T's law is the forward marginal, a
+        mixture over the inputs X of N(m_T(X), (1 - abar_T) I), so an unknown modality is drawn from its prior: a
+        label uniformly over the classes unless ``start`` holds the draws (e.g. labels sampled from a training
+        set's frequencies); a mask takes its mean encoding, 0 (no prior over masks is kept). A given modality uses
+        its true value. The draw only matters where lam_T is large ("shift"); under "bump" lam_T ~ 0.026 gamma."""
+        given, start = given or {}, dict(start or {})
+        dev = next(self.parameters()).device
+        encs = []
+        for m in self.config.modalities:
+            value = given.get(m, start.get(m))
+            if value is None and m == "label":
+                value = torch.randint(self.config.classes, (n,), generator=generator)
+            if value is None or m == "none":
+                encs.append(torch.zeros(n, *self.shape))
+            else:
+                encs.append(self.encode_one(m, value.to(dev)).cpu())
+        return encs
+
     @torch.no_grad()
     def generate(self, n: int, method: str = "ddim", steps: int = 50, generator: torch.Generator | None = None,
-                 given: dict | None = None, label: torch.Tensor | None = None, progress: bool = False) -> dict:
+                 given: dict | None = None, label: torch.Tensor | None = None, progress: bool = False,
+                 start: dict | None = None) -> dict:
         """Sample n items jointly: ``image`` (n, C, H, W) in [-1, 1] and, per decoder, ``label``, ``mask`` ({0,1})
         and ``reconstruction``. A generated label or mask is the one the chain carried: the decoder's
         log-probabilities (mask: log-odds) summed over the steps with weights lam_t, the strength of that modality
         in z_t. Near t = 0 lam is ~0 and the decoders must read the modality off the image alone, which they do
         worse (a Fashion-MNIST model's label decoder was right on 73% of clean real images at t = 0 and on all of
         them at t = 200..500); ``label_final`` / ``mask_final`` keep the last step's reading. ``given`` holds known
-        modalities (e.g. ``masked_image``); ``label`` feeds the class-conditional baseline."""
+        modalities (e.g. ``masked_image``, or ``label`` for generation conditioned through the lattice); ``label``
+        feeds the class-conditional baseline; ``start`` holds draws of unknown modalities for z_T only
+        (``start_encodings``)."""
         from .sampling import sample
 
         self.eval()
@@ -270,19 +293,19 @@ class MTDiffusion(nn.Module):
                     carried[mod] = carried.get(mod, 0.0) + w * logp(out[key])
             return out["pred"], enc, out
 
-        start = None
-        if given:
-            start = [self.encode_one(m, given[m]).cpu() if m in given else torch.zeros(n, *self.shape)
-                     for m in self.config.modalities]
         z, out = sample(model, self.process, (n, *self.shape), method, steps, generator=generator,
-                        start_encodings=start, progress=progress, prediction=self.config.prediction)
+                        start_encodings=self.start_encodings(n, given, start, generator), progress=progress,
+                        prediction=self.config.prediction)
         res = {"image": z.clamp(-1, 1)}
         if "label_logits" in out:
-            res["label"] = carried["label"].argmax(-1)
-            res["label_probs"] = carried["label"].softmax(-1)
+            if "label" in given:  # conditional generation: the label is the one given
+                res["label"] = given["label"].cpu()
+            else:
+                res["label"] = carried["label"].argmax(-1)
+                res["label_probs"] = carried["label"].softmax(-1)
             res["label_final"] = out["label_logits"].argmax(-1)
         if "mask_logits" in out:
-            res["mask"] = (carried["mask"] > 0).long()
+            res["mask"] = given["mask"].cpu().long() if "mask" in given else (carried["mask"] > 0).long()
             res["mask_final"] = (out["mask_logits"] > 0).long()
         if "reconstruction" in out:
             res["reconstruction"] = out["reconstruction"].clamp(-1, 1)

@@ -10,10 +10,11 @@ where pred (the network's noise or v prediction) and the modality encodings behi
 back); when a modality is given (conditional generation, masked-image reconstruction) the caller returns its
 true encoding instead.
 
-How sampling starts: z_T ~ N(m_T, (1 - abar_T) I) (T the sampler's first step) with m_T = sum_i lam_T(i) E_bar_i,
-E_bar_i the mean encoding of modality i over the training data (``start_encodings``; zeros if not given). With the
+How sampling starts: z_T ~ N(m_T, (1 - abar_T) I) (T the sampler's first step) with m_T = sum_i lam_T(i) E_i,
+E_i the encodings passed as ``start_encodings`` (zeros if not given). The forward marginal at T is a mixture over
+the inputs, so the caller draws each unknown modality from its prior (``MTDiffusion.start_encodings``). With the
 default "bump" schedule lam_T is ~0 and this is N(0, I) for any inputs; with the "shift" schedule the start carries
-the data mean.
+the drawn encodings.
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ def task_data(task: str, squares: int = 3) -> TaskData:
 
 
 def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0, weights: LossWeights | None = None,
-                baseline: bool = False) -> MTConfig:
-    """The model for a task; ``channels`` are the 28 px widths (64 px tasks add one level of the last width)."""
+                baseline: bool = False, schedule: str = "bump") -> MTConfig:
+    """The model for a task; ``channels`` are the 28 px widths (64 px tasks add one level of the last width);
+    ``gamma`` and ``schedule`` set the modality weight schedule (``process.lam_schedule``)."""
     from ..datasets.images import FASHION_CLASSES
 
     ch = list(channels or [16, 32, 64])
@@ -68,13 +69,13 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
             return MTConfig(image_channels=1, image_size=28, classes=10, class_conditional=True, channels=ch,
                             class_names=list(FASHION_CLASSES))
         return MTConfig(image_channels=1, image_size=28, classes=10, channels=ch, class_names=list(FASHION_CLASSES),
-                        process=ProcessConfig(gammas=[gamma]), weights=weights)
+                        process=ProcessConfig(gammas=[gamma], weight_schedule=schedule), weights=weights)
     ch64 = ch + [ch[-1]]
     if task == "eth80-mask":
         return MTConfig(image_channels=3, image_size=64, mask=True, channels=ch64,
-                        process=ProcessConfig(gammas=[gamma]), weights=weights)
+                        process=ProcessConfig(gammas=[gamma], weight_schedule=schedule), weights=weights)
     if task in ("eth80-masked", "isbi-masked"):
         return MTConfig(image_channels=3 if task == "eth80-masked" else 1, image_size=64, masked_image=True,
-                        channels=ch64, process=ProcessConfig(gammas=[gamma]), weights=weights,
+                        channels=ch64, process=ProcessConfig(gammas=[gamma], weight_schedule=schedule), weights=weights,
                         objective="reconstruction" if baseline else "mt")
     raise InputError(f"task must be one of {TASKS}, got {task!r}")
