@@ -68,8 +68,10 @@ def masked(res: dict) -> str:
         base = rows.get("reconstruction-only/decoder")
         for k, r in rows.items():
             if k.startswith("mt-diffusion/") and base:
-                lines.append(f"- {name}, {k}: perceptual distance {base['perceptual'] / r['perceptual']:.2f}x lower "
-                             f"than reconstruction-only ({r['perceptual']:.4f} vs {base['perceptual']:.4f})")
+                ratio = base["perceptual"] / r["perceptual"]
+                how = f"{ratio:.2f}x lower" if ratio >= 1 else f"{1 / ratio:.2f}x higher"
+                lines.append(f"- {name}, {k}: perceptual distance {how} than reconstruction-only "
+                             f"({r['perceptual']:.4f} vs {base['perceptual']:.4f})")
     return "\n".join(lines)
 
 
