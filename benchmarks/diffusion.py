@@ -55,7 +55,8 @@ def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[
     when it was trained with the same config, steps, batch size and learning rate."""
     proc = cfg.process  # a non-default weight schedule or modality scale gets its own folder
     tag = ("" if proc.weight_schedule == "bump" else f"-{proc.weight_schedule}") + \
-        ("" if proc.gammas == [1.0] * len(proc.gammas) else "-g" + "_".join(f"{g:g}" for g in proc.gammas))
+        ("" if proc.gammas == [1.0] * len(proc.gammas) else "-g" + "_".join(f"{g:g}" for g in proc.gammas)) + \
+        ("-reader" if cfg.label_reader else "")
     folder = args.cache / f"{key}{tag}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
     if (folder / "info.json").exists():
         # the saved config as written, not as rebuilt: a field added since would take its new default and match
@@ -111,7 +112,7 @@ def fmnist(args) -> dict:
     uniform = torch.arange(n) % 10
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
     for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights,
-                                                   schedule=args.schedule)),
+                                                   schedule=args.schedule, label_reader=args.label_reader)),
                       ("class-conditional", task_config("fmnist", args.channels, baseline=True))):
         model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}
@@ -229,6 +230,8 @@ def main(argv=None) -> int:
                     help="U-Net widths (28 px Fashion-MNIST); the 64 px parts add one more level")
     ap.add_argument("--schedule", choices=("bump", "shift"), default="bump",
                     help="modality weight schedule (process.lam_schedule)")
+    ap.add_argument("--label-reader", action="store_true",
+                    help="fmnist: condition the U-Net on its own reading of the label (MTConfig.label_reader)")
     ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the bump schedule")
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--l2", type=float, default=1.0)

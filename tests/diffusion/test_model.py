@@ -208,3 +208,44 @@ def test_generation_given_a_label_reports_that_label():
     ids = torch.tensor([2, 0, 1, 1])
     g = m.generate(4, "ddim", 5, generator=torch.Generator().manual_seed(0), given={"label": ids})
     assert g["label"].tolist() == ids.tolist() and "label_probs" not in g
+
+
+def test_label_reader_learns_the_label_and_conditions_the_unet():
+    """With ``label_reader`` the U-Net's class embedding is sum_k p_k e_k of the reader's probabilities from z_t
+    (recomputed here by hand), and on a tiny overfit run the reader learns to read the label where lam_t is large."""
+    torch.manual_seed(0)
+    cfg = tiny(classes=2, label_reader=True)
+    cfg.process = ProcessConfig(timesteps=50, beta_end=0.2, gammas=[1.0], weight_schedule="shift")
+    m = MTDiffusion(cfg)
+    b = toy_batch(16)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(1)
+    history = [float(m.losses(b, generator=g)["l2_reader"])]
+    for _ in range(120):
+        terms = m.losses(b, generator=g)
+        opt.zero_grad()
+        terms["total"].backward()
+        opt.step()
+        history.append(float(terms["l2_reader"]))
+    assert sum(history[-10:]) / 10 < 0.5 * sum(history[:10]) / 10
+    m.eval()
+    seen = {}
+    unet_forward = m.unet.forward
+
+    def spy(z, t, class_labels=None):
+        seen["class_labels"] = class_labels
+        return unet_forward(z, t, class_labels=class_labels)
+
+    m.unet.forward = spy
+    with torch.no_grad():
+        t = torch.full((16,), 40, dtype=torch.long)  # lam_t near its top under "shift"
+        z = m.process.sample(b["image"], t, m.encode(b), torch.randn(b["image"].shape, generator=g))
+        out = m(z, t)
+        pooled = torch.nn.functional.adaptive_avg_pool2d(z, 7).flatten(1)
+        sched = torch.tensor([[float(m.process.lam[0, 40]), float(m.process.alphas_cumprod[40].sqrt())]] * 16)
+        logits = m.reader(torch.cat([pooled, sched], 1))
+    assert torch.allclose(out["reader_logits"], logits, atol=1e-5)
+    assert torch.allclose(seen["class_labels"], logits.softmax(-1) @ m.label_embed, atol=1e-5)
+    assert torch.equal(out["reader_logits"].argmax(-1), b["label"])
+    with pytest.raises(InputError):
+        MTConfig(classes=2, class_conditional=True, label_reader=True)

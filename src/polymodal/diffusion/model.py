@@ -10,7 +10,10 @@ forward mean m_t = sum_i lam_t(i) E_i(x_i) (``process.py``):
     mask          E(s) = 2 s - 1 on every channel (s in {0,1}); soft E(p) = 2 p - 1
     masked image  E(x_m) = the image with the hidden squares set to 0 (a given modality: known when sampling)
 
-The U-Net sees (z_t, t), and the masked image when that modality is given. Its output channels are split into
+The U-Net sees (z_t, t), and the masked image when that modality is given. With ``label_reader`` it is also
+conditioned on its own reading of the label from z_t: a small reader (z_t pooled to 7 x 7, lam_t, sqrt(abar_t)) ->
+class probabilities p -> sum_k p_k e_k added to the time embedding, as a class embedding would be. The inputs are
+still only z_t and t. Its output channels are split into
 the task decoders: C channels of the image prediction, v by default (z_0_hat = sqrt(abar_t) u_t - sqrt(1 - abar_t)
 v_hat with u_t = z_t - m_t) or the noise (z_0_hat = (u_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)), K channels
 averaged over space -> class logits, 1 channel -> mask logits, C channels -> the reconstructed image.
@@ -20,8 +23,8 @@ Loss (each term returned separately, weighted by ``LossWeights``), t uniform, z_
         the simplified KL between forward and reverse marginals, reweighted over t
     L1  posterior term: KL(q(z_{t-1} | z_t, z_0, X) || p(z_{t-1} | z_t)) per dimension, where the reverse mean
         uses z_0_hat and the *predicted* encodings (what sampling will have), t >= 1
-    L2  modality recovery: cross-entropy of the class logits, binary cross-entropy of the mask logits,
-        MSE of the reconstructed image on the hidden squares
+    L2  modality recovery: cross-entropy of the class logits (and of the reader's), binary cross-entropy of the
+        mask logits, MSE of the reconstructed image on the hidden squares
     L3  prior term: KL(q(z_T | z_0, X) || N(0, I)) (only the encoders can move it)
 """
 
@@ -64,6 +67,7 @@ class MTConfig:
     label_grid: int = 4  # label maps are learnt on a grid x grid lattice and upsampled (0: full resolution)
     objective: str = "mt"  # "mt" (L0..L3) | "reconstruction" (baseline: masked image at t = 0 -> image)
     prediction: str = "v_prediction"  # what the denoiser outputs: "epsilon" | "v_prediction" (as diffusers)
+    label_reader: bool = False  # condition the U-Net on its own reading of the label from z_t (see MTDiffusion)
 
     def __post_init__(self):
         if isinstance(self.process, dict):
@@ -80,6 +84,8 @@ class MTConfig:
             raise InputError(f"{len(self.class_names)} class names for {self.classes} classes")
         if self.class_conditional and self.classes < 1:
             raise InputError("a class-conditional model needs classes > 0")
+        if self.label_reader and (self.class_conditional or self.classes < 1):
+            raise InputError("the label reader needs a generated label modality (classes > 0, not class-conditional)")
         if len(self.process.gammas) != len(self.modalities):
             raise InputError(f"{len(self.process.gammas)} modality scales (gammas) for modalities {self.modalities}")
         if self.image_size % 2 ** (len(self.channels) - 1):
@@ -105,6 +111,8 @@ def _unit_rms(x: torch.Tensor) -> torch.Tensor:
 
 
 class MTDiffusion(nn.Module):
+    READ_GRID = 7  # the label reader's pooling grid
+
     def __init__(self, config: MTConfig):
         super().__init__()
         from diffusers import UNet2DModel
@@ -125,10 +133,19 @@ class MTDiffusion(nn.Module):
             block_out_channels=tuple(c.channels), layers_per_block=c.layers_per_block, down_block_types=tuple(down),
             up_block_types=tuple(up), norm_num_groups=min(8, min(c.channels)),
             attention_head_dim=min(32, c.channels[-1]), add_attention=c.attention,
-            num_class_embeds=c.classes if c.class_conditional else None)
+            num_class_embeds=c.classes if c.class_conditional else None,
+            class_embed_type="identity" if c.label_reader else None)
         if self.n_label:
             g = c.label_grid or c.image_size
             self.label_table = nn.Parameter(torch.randn(c.classes, c.image_channels, g, g))
+        if c.label_reader:
+            # a small reader of the label from z_t: z_t pooled to a 7 x 7 grid (the lattice is smooth, so pooling
+            # averages the noise away) and the schedule's lam_t, sqrt(abar_t) -> class logits; sum_k p_k e_k is
+            # added to the U-Net's time embedding, as a class embedding would be
+            r = self.READ_GRID
+            self.reader = nn.Sequential(nn.Linear(c.image_channels * r * r + 2, 256), nn.SiLU(),
+                                        nn.Linear(256, c.classes))
+            self.label_embed = nn.Parameter(torch.randn(c.classes, c.channels[0] * 4))
         self.shape = shape
 
     # encoders --------------------------------------------------------------------------------------------------
@@ -184,9 +201,15 @@ class MTDiffusion(nn.Module):
             if masked_image is None:
                 raise InputError("a masked-image model needs the masked image")
             z = torch.cat([z, masked_image], dim=1)
-        y = self.unet(z, t, class_labels=label if self.config.class_conditional else None).sample
+        cond, read = (label if self.config.class_conditional else None), None
+        if self.config.label_reader:
+            read = self.read_label(z[:, : self.shape[0]], t)
+            cond = read.softmax(-1) @ self.label_embed
+        y = self.unet(z, t, class_labels=cond).sample
         pred, lab, mask, rec = torch.split(y, self.split, dim=1)
         out = {"pred": pred}
+        if read is not None:
+            out["reader_logits"] = read
         if self.n_label:
             out["label_logits"] = lab.mean(dim=(2, 3))
         if self.config.mask:
@@ -194,6 +217,15 @@ class MTDiffusion(nn.Module):
         if self.config.masked_image:
             out["reconstruction"] = rec
         return out
+
+    def read_label(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The label reader's class logits from z_t (``config.label_reader``)."""
+        r = self.READ_GRID
+        pooled = F.adaptive_avg_pool2d(z, r).flatten(1)
+        tc = t.long().cpu()
+        sched = torch.stack([self.process.lam[self.config.modalities.index("label"), tc],
+                             self.process.alphas_cumprod[tc].sqrt()], dim=1).to(z)
+        return self.reader(torch.cat([pooled, sched], dim=1))
 
     # the loss ----------------------------------------------------------------------------------------------------
     def losses(self, batch: dict, generator: torch.Generator | None = None) -> dict:
@@ -223,6 +255,9 @@ class MTDiffusion(nn.Module):
         if "label_logits" in out:
             terms["l2_label"] = F.cross_entropy(out["label_logits"], batch["label"])
             l2 = l2 + terms["l2_label"]
+        if "reader_logits" in out:
+            terms["l2_reader"] = F.cross_entropy(out["reader_logits"], batch["label"])
+            l2 = l2 + terms["l2_reader"]
         if "mask_logits" in out:
             terms["l2_mask"] = F.binary_cross_entropy_with_logits(out["mask_logits"], batch["mask"].float())
             l2 = l2 + terms["l2_mask"]
