@@ -19,6 +19,7 @@ Every part also reports training steps per second and the time to sample 64 imag
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -50,18 +51,19 @@ def cached_module(folder: Path, fmt: str, build, make):
     return model, info
 
 
+def config_hash(config: dict) -> str:
+    """8 hex digits naming a model config in the cache: every setting gets its own folder."""
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[MTDiffusion, dict]:
     """Train a model (seed 0) and keep it under --cache (config + safetensors + info.json), or load the kept one
-    when it was trained with the same config, steps, batch size and learning rate."""
-    proc = cfg.process  # a non-default weight schedule or modality scale gets its own folder
-    tag = ("" if proc.weight_schedule == "bump" else f"-{proc.weight_schedule}") + \
-        ("" if proc.gammas == [1.0] * len(proc.gammas) else "-g" + "_".join(f"{g:g}" for g in proc.gammas)) + \
-        ("-reader" if cfg.label_reader else "")
-    folder = args.cache / f"{key}{tag}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
+    when it was trained with the same config (named by its hash), steps, batch size and learning rate."""
+    written = json.loads(json.dumps(cfg.to_dict()))  # the config as config.json will hold it
+    folder = args.cache / f"{key}-{config_hash(written)}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
     if (folder / "info.json").exists():
         # the saved config as written, not as rebuilt: a field added since would take its new default and match
-        saved = json.loads((folder / "config.json").read_text())["config"]
-        if saved == json.loads(json.dumps(cfg.to_dict())):
+        if json.loads((folder / "config.json").read_text())["config"] == written:
             return load_mt(folder), json.loads((folder / "info.json").read_text())
     torch.manual_seed(0)
     model = MTDiffusion(cfg)
@@ -232,7 +234,7 @@ def main(argv=None) -> int:
                     help="modality weight schedule (process.lam_schedule)")
     ap.add_argument("--label-reader", action="store_true",
                     help="fmnist: condition the U-Net on its own reading of the label (MTConfig.label_reader)")
-    ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the bump schedule")
+    ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the weight schedule")
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--samples", type=int, default=1000)

@@ -57,12 +57,16 @@ def mean_std(values) -> dict:
             "values": values}
 
 
+def metric_keys(row: dict) -> list[str]:
+    """The scalar metrics of a fold's row (not the per-size tables or the example caption)."""
+    return [k for k in row if not k.startswith("by_size") and k != "example"]
+
+
 def average_rows(rows: list[dict]) -> dict:
     """One fold's metrics averaged over its seeds (the first seed's example caption)."""
     if len(rows) == 1:
         return rows[0]
-    out = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if not k.startswith("by_size")
-           and k != "example"}
+    out = {k: statistics.fmean(r[k] for r in rows) for k in metric_keys(rows[0])}
     for k in ("by_size", "by_size_f1"):
         out[k] = {s: statistics.fmean(r[k][s] for r in rows) for s in rows[0][k]}
     out["example"] = rows[0]["example"]
@@ -120,10 +124,9 @@ def eth80_run(args, encoder) -> dict:
                           f"CIDEr {row['cider']:.2f} ({row['train_seconds']:.0f} s)", flush=True)
                 rows.append(average_rows(seed_rows))
                 per_seed.append(seed_rows)
-            summary = {k: mean_std([r[k] for r in rows]) for k in rows[0] if not k.startswith("by_size")
-                       and k != "example"}
+            keys = metric_keys(rows[0])
+            summary = {k: mean_std([r[k] for r in rows]) for k in keys}
             if args.seeds > 1:  # the seed-to-seed spread: within-fold std over seeds, pooled over folds
-                keys = [k for k in rows[0] if not k.startswith("by_size") and k != "example"]
                 summary["seeds"] = args.seeds
                 summary["per_seed"] = {k: [[r[k] for r in fold] for fold in per_seed] for k in keys}
                 summary["seed_spread"] = {k: statistics.fmean(statistics.variance(v) for v in

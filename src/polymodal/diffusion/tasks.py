@@ -65,19 +65,20 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
 
     ch = list(channels or [16, 32, 64])
     weights = weights or LossWeights()
+    process = ProcessConfig(gammas=[gamma], weight_schedule=schedule)
     if task == "fmnist":
         if baseline:
             return MTConfig(image_channels=1, image_size=28, classes=10, class_conditional=True, channels=ch,
                             class_names=list(FASHION_CLASSES))
         return MTConfig(image_channels=1, image_size=28, classes=10, channels=ch, class_names=list(FASHION_CLASSES),
-                        process=ProcessConfig(gammas=[gamma], weight_schedule=schedule), weights=weights,
+                        process=process, weights=weights,
                         label_reader=label_reader)
     ch64 = ch + [ch[-1]]
     if task == "eth80-mask":
         return MTConfig(image_channels=3, image_size=64, mask=True, channels=ch64,
-                        process=ProcessConfig(gammas=[gamma], weight_schedule=schedule), weights=weights)
+                        process=process, weights=weights)
     if task in ("eth80-masked", "isbi-masked"):
         return MTConfig(image_channels=3 if task == "eth80-masked" else 1, image_size=64, masked_image=True,
-                        channels=ch64, process=ProcessConfig(gammas=[gamma], weight_schedule=schedule), weights=weights,
+                        channels=ch64, process=process, weights=weights,
                         objective="reconstruction" if baseline else "mt")
     raise InputError(f"task must be one of {TASKS}, got {task!r}")
