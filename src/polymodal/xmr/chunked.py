@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .parallel import thread_map
 from .tree import ClusterTree
 
 ARRAYS = ("coff", "chunk_ptr", "row_feat", "row_ptr", "ent_child", "ent_val", "child_ptr")
@@ -132,33 +133,64 @@ class ChunkedWeights:
         )
 
 
-def pack(levels: list[sp.csc_matrix], tree: ClusterTree) -> ChunkedWeights:
-    """Regroup per-level CSC weights ((d+1) x K_t) into the chunked layout."""
+@njit(nogil=True, cache=True)
+def _sort_parents(w_ptr, w_feat, w_val, kids, p_lo, p_hi, feat, child, val):
+    """For parents p_lo..p_hi, order each parent's entries by (feature, child) into feat/child/val (entries of
+    parent p keep their range w_ptr[kids[p]] : w_ptr[kids[p+1]])."""
+    for p in range(p_lo, p_hi):
+        a = w_ptr[kids[p]]
+        b = w_ptr[kids[p + 1]]
+        if b == a:
+            continue
+        col = np.empty(b - a, dtype=np.int64)
+        for c in range(kids[p], kids[p + 1]):
+            col[w_ptr[c] - a : w_ptr[c + 1] - a] = c - kids[p]
+        order = np.argsort(w_feat[a:b], kind="mergesort")  # stable: children stay ascending within a feature
+        for j in range(b - a):
+            k = a + order[j]
+            feat[a + j] = w_feat[k]
+            child[a + j] = col[order[j]]
+            val[a + j] = w_val[k]
+
+
+def _sorted_entries(w_ptr, w_feat, w_val, kids, threads):
+    """:func:`_sort_parents` over all parents, in spans of similar entry counts on ``threads`` threads."""
+    n_par = len(kids) - 1
+    nnz = int(w_ptr[-1])
+    feat = np.empty(nnz, dtype=np.int64)
+    child = np.empty(nnz, dtype=np.int64)
+    val = np.empty(nnz, dtype=np.float32)
+    edges = np.searchsorted(w_ptr[kids], np.linspace(0, nnz, 4 * threads + 1)).clip(0, n_par)
+    edges[0], edges[-1] = 0, n_par
+    spans = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    thread_map(lambda s, _: _sort_parents(w_ptr, w_feat, w_val, kids, s[0], s[1], feat, child, val), spans,
+               threads)
+    return feat, child, val
+
+
+def pack(levels: list[sp.csc_matrix], tree: ClusterTree, threads: int = 1) -> ChunkedWeights:
+    """Regroup per-level CSC weights ((d+1) x K_t) into the chunked layout; parents are sorted on ``threads``."""
     coff = [0]
     chunk_ptr, row_feat, row_ptr_parts, ent_child, ent_val, child_ptr = [], [], [], [], [], []
     n_rows = 0
     n_ent = 0
     for t, W in enumerate(levels):
         W = sp.csc_matrix(W)
-        kids = tree.ptrs[t]
-        col_of_entry = np.repeat(np.arange(W.shape[1]), np.diff(W.indptr))
-        parent = np.repeat(np.arange(len(kids) - 1), np.diff(kids))[col_of_entry]
-        feat = W.indices.astype(np.int64)
-        order = np.lexsort((col_of_entry, feat, parent))
-        parent, feat = parent[order], feat[order]
-        child = col_of_entry[order] - kids[parent]
+        kids = tree.ptrs[t].astype(np.int64)
+        n_par = len(kids) - 1
+        w_ptr = W.indptr.astype(np.int64)
+        feat, child, val = _sorted_entries(w_ptr, W.indices, W.data, kids, threads)
+        parent = np.repeat(np.arange(n_par), np.diff(w_ptr[kids]))
         new_row = np.ones(len(feat), dtype=bool)
         new_row[1:] = (parent[1:] != parent[:-1]) | (feat[1:] != feat[:-1])
         starts = np.flatnonzero(new_row)
-        rows_parent = parent[starts]
         cptr = np.zeros(len(kids), dtype=np.int64)
-        np.add.at(cptr, rows_parent + 1, 1)
-        np.cumsum(cptr, out=cptr)
+        np.cumsum(np.bincount(parent[starts], minlength=n_par), out=cptr[1:])
         chunk_ptr.append(cptr + n_rows)
         row_feat.append(feat[starts])
         row_ptr_parts.append(starts + n_ent)
         ent_child.append(child)
-        ent_val.append(W.data[order].astype(np.float32))
+        ent_val.append(val)
         child_ptr.append(kids)
         n_rows += len(starts)
         n_ent += len(feat)

@@ -191,15 +191,17 @@ def hierarchical_kmeans(
     def scratch():
         return {"c0": np.zeros(d, np.float32), "c1": np.zeros(d, np.float32), "mark": np.zeros(d, np.int8)}
 
+    label_nnz = np.diff(indptr)
     for level in range(depth_bin):
-        n_nodes = len(bounds) - 1
-        groups = [np.arange(w, n_nodes, threads, dtype=np.int64) for w in range(min(threads, n_nodes))]
+        # one node per work item, the most non-zeros first: node costs are uneven, a queue keeps threads busy
+        cost = np.add.reduceat(label_nnz[perm], bounds[:-1])
+        items = [np.array([node]) for node in np.argsort(-cost, kind="stable")]
 
         def run(nodes, s, bounds=bounds, level=level):
             _split_nodes(indptr, zind, Z.data, perm, bounds, nodes, cfg.max_iter,
                          cfg.seed * 131 + level, s["c0"], s["c1"], s["mark"])
 
-        thread_map(run, groups, threads, scratch)
+        thread_map(run, items, threads, scratch)
         bounds = _child_bounds(bounds)
         levels.append(bounds)
 

@@ -172,7 +172,7 @@ class XRLinear:
                 )
                 levels.append(W)
         self.tree_ = tree
-        self.weights_ = pack(levels, tree)
+        self.weights_ = pack(levels, tree, threads)
         self.n_features_in_ = d
         self.n_labels_ = Y.shape[1]
         self._max_children = self.weights_.max_children()
@@ -188,7 +188,7 @@ class XRLinear:
         if self.config.negatives in ("tfn", "tfn+man"):
             mats.append(sp.csc_matrix(Yprev))
         if self.config.negatives in ("man", "tfn+man"):
-            partial = pack(levels, ClusterTree(tree.ptrs[: t - 1] + [np.arange(K + 1)], np.arange(K)))
+            partial = pack(levels, ClusterTree(tree.ptrs[: t - 1] + [np.arange(K + 1)], np.arange(K)), threads)
             nodes, _ = self._search(X, partial, t - 1, self.config.beam_size, threads, self.config.beam_size)
             rows = np.repeat(np.arange(n), nodes.shape[1])
             keep = nodes.ravel() >= 0

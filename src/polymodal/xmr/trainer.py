@@ -42,7 +42,7 @@ def compact_parent(x_indptr, x_indices, x_data, n_feat, inst, yc_indptr, yc_indi
     for i in inst:
         nnz += x_indptr[i + 1] - x_indptr[i]
     lp = np.empty(n + 1, dtype=np.int64)
-    li = np.empty(nnz, dtype=np.int32)
+    li = np.empty(nnz, dtype=np.uint32)  # unsigned: numba skips the negative-index check on w[li[k]]
     ld = np.empty(nnz, dtype=np.float32)
     l2g = np.empty(min(nnz, n_feat) + 1, dtype=np.int64)
     xsq = np.empty(n)
@@ -103,7 +103,7 @@ def solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, j_lo, j_hi, n_feat, b
     feat = np.empty(64 * n_child + 16, dtype=np.int64)
     val = np.empty(64 * n_child + 16, dtype=np.float32)
     y = np.empty(n)
-    w = np.empty(nl + 1)
+    w = np.empty(nl + 1, dtype=np.float32)
     work = np.empty(4 * n)
     index = np.empty(n, dtype=np.int64)
     cnt = 0
@@ -236,6 +236,4 @@ def train_level(
     np.cumsum(colptr, out=colptr)
     rows = np.concatenate([r[2][1] for r in results]) if results else np.empty(0, np.int64)
     vals = np.concatenate([r[2][2] for r in results]) if results else np.empty(0, np.float32)
-    W = sp.csc_matrix((vals, rows, colptr), shape=(d + 1, K))
-    W.sort_indices()
-    return W
+    return sp.csc_matrix((vals, rows, colptr), shape=(d + 1, K))
