@@ -34,14 +34,16 @@ def _post(s, kind, parent):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _add_feature(f, v, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out):
-    """out[child] += v * w_{f,child} for the chunk's row of feature f (open-addressing hash lookup; absent: no-op)."""
+def _add_feature(f, v, e0, hbase, hmask, slots, ent_child, ent_val, out):
+    """out[child] += v * w_{f,child} for the chunk's row of feature f, found in the chunk's hash table (slots of
+    (feature, first entry - e0, entry count), linear probing; absent feature: no-op)."""
     h = np.int64(feature_hash(f)) & hmask
     while True:
-        k = hkeys[hbase + h]
+        s = 3 * (hbase + h)
+        k = slots[s]
         if k == f:
-            r = r0 + hrows[hbase + h]
-            for e in range(row_ptr[r], row_ptr[r + 1]):
+            a = e0 + slots[s + 1]
+            for e in range(a, a + slots[s + 2]):
                 out[ent_child[e]] += v * ent_val[e]
             return
         if k == -1:
@@ -50,10 +52,10 @@ def _add_feature(f, v, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_v
 
 
 @njit(nogil=True, cache=True)
-def score_chunk(q_idx, q_val, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out):
+def score_chunk(q_idx, q_val, e0, hbase, hmask, slots, ent_child, ent_val, out):
     """out[child] += sum over query features f present in the chunk of x_f * w_{f,child} (hash lookups)."""
     for j in range(len(q_idx)):
-        _add_feature(q_idx[j], q_val[j], r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out)
+        _add_feature(q_idx[j], q_val[j], e0, hbase, hmask, slots, ent_child, ent_val, out)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -72,7 +74,7 @@ def _insert(top_n, top_s, cnt, keep, node, s):
 
 
 @njit(nogil=True, cache=True)
-def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, child_ptr,
+def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, slots, row_ptr, ent_child, ent_val, child_ptr,
                n_levels, beam, keep_last, post, tmp, cur_n, cur_s, flat_n, flat_s, allow, aoff):
     """Beam search for one query down ``n_levels`` levels; returns the count m of results in cur_n/cur_s[:m].
     ``flat_n``/``flat_s`` hold at least (max(beam, keep_last) * max_children) candidates.
@@ -93,8 +95,7 @@ def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr
             for j in range(nc):
                 tmp[j] = 0.0
             q = base + p
-            score_chunk(q_idx, q_val, chunk_ptr[q], hoff[q], hmask[q], hkeys, hrows, row_ptr, ent_child,
-                        ent_val, tmp)
+            score_chunk(q_idx, q_val, row_ptr[chunk_ptr[q]], hoff[q], hmask[q], slots, ent_child, ent_val, tmp)
             ps = cur_s[b]
             for j in range(nc):
                 if masked and allow[aoff[t] + c_lo + j] == 0:
@@ -112,11 +113,30 @@ def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr
 def _select(flat_n, flat_s, m, keep, cur_n, cur_s):
     """The ``keep`` best of m candidates into cur_n/cur_s (descending; ties keep the earlier candidate)."""
     if keep > 32:
-        order = np.argsort(-flat_s[:m], kind="mergesort")
+        # the keep-th best score by quickselect, then a stable sort of only the candidates at or above it
+        # (the earliest ones among ties), as a stable sort of all m would order them
         c = min(keep, m)
+        if c == 0:
+            return 0
+        kth = -np.partition(-flat_s[:m], c - 1)[c - 1]
+        above = 0
+        for j in range(m):
+            if flat_s[j] > kth:
+                above += 1
+        ties = c - above
+        sel = np.empty(c, dtype=np.int64)
+        i = 0
+        for j in range(m):
+            s = flat_s[j]
+            if s > kth or (s == kth and ties > 0):
+                if s == kth:
+                    ties -= 1
+                sel[i] = j
+                i += 1
+        order = np.argsort(-flat_s[sel], kind="mergesort")
         for j in range(c):
-            cur_n[j] = flat_n[order[j]]
-            cur_s[j] = flat_s[order[j]]
+            cur_n[j] = flat_n[sel[order[j]]]
+            cur_s[j] = flat_s[sel[order[j]]]
         return c
     c = 0
     for j in range(m):
@@ -125,8 +145,7 @@ def _select(flat_n, flat_s, m, keep, cur_n, cur_s):
 
 
 @njit(nogil=True, cache=True)
-def _score_row(x_indices, x_data, a, b, n_feat, bias, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child,
-               ent_val, out):
+def _score_row(x_indices, x_data, a, b, n_feat, bias, e0, hbase, hmask, slots, ent_child, ent_val, out):
     """score_chunk for CSR row entries a..b plus the bias feature, without copying the row."""
     for j in range(a, b + 1):
         if j < b:
@@ -137,12 +156,12 @@ def _score_row(x_indices, x_data, a, b, n_feat, bias, r0, hbase, hmask, hkeys, h
                 break
             f = n_feat
             v = bias
-        _add_feature(f, v, r0, hbase, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, out)
+        _add_feature(f, v, e0, hbase, hmask, slots, ent_child, ent_val, out)
 
 
 @njit(nogil=True, cache=True)
 def search_block(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
-                 coff, chunk_ptr, hoff, hmask, hkeys, hrows, row_ptr, ent_child, ent_val, child_ptr,
+                 coff, chunk_ptr, hoff, hmask, slots, row_ptr, ent_child, ent_val, child_ptr,
                  n_levels, beam, keep_last, post, max_children, out_nodes, out_scores):
     """Level-synchronous beam search for rows r_lo..r_hi: at each level the (query, beam node) pairs are
     grouped by node, so one chunk's weights are scored against all its queries while they sit in cache.
@@ -182,14 +201,15 @@ def search_block(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
             qn = base + p
             c_lo = child_ptr[qn]
             nc = child_ptr[qn + 1] - c_lo
+            e0 = row_ptr[chunk_ptr[qn]]
             for k in range(start[p], start[p + 1]):
                 q = pairs[k] // width
                 b = pairs[k] % width
                 for j in range(nc):
                     tmp[j] = 0.0
                 r = r_lo + q
-                _score_row(x_indices, x_data, x_indptr[r], x_indptr[r + 1], n_feat, bias, chunk_ptr[qn],
-                           hoff[qn], hmask[qn], hkeys, hrows, row_ptr, ent_child, ent_val, tmp)
+                _score_row(x_indices, x_data, x_indptr[r], x_indptr[r + 1], n_feat, bias, e0, hoff[qn],
+                           hmask[qn], slots, ent_child, ent_val, tmp)
                 ps = cur_s[q, b]
                 o = b * max_children
                 for j in range(nc):

@@ -13,8 +13,8 @@ and the whole thing saves/loads as plain safetensors arrays:
 - ``ent_child`` (E: child offset within its parent, the smallest unsigned type that fits), ``ent_val`` (E, float32)
 - ``child_ptr``  (sum_t (K_t + 1)): the tree's children pointers, same offsets ``coff``
 
-At construction every chunk also gets an open-addressing hash table (feature -> row within the chunk, load
-factor <= 0.75, linear probing; about 16 bytes per row, built in memory, never stored), so a query feature is
+At construction every chunk also gets an open-addressing hash table (feature -> its row's entry range, load
+factor <= 0.75, linear probing; about 24 bytes per row, built in memory, never stored), so a query feature is
 found with one or two probes into a small table instead of a binary search over the chunk's rows.
 
 On disk ``row_ptr`` is stored as per-row lengths (in the child type) and rebuilt at load, so a model costs about
@@ -55,8 +55,8 @@ class ChunkedWeights:
     child_ptr: np.ndarray
 
     def __post_init__(self):
-        self.hash_off, self.hash_mask, self.hash_keys, self.hash_rows = build_hash(
-            self.coff, self.chunk_ptr, self.row_feat)
+        self.hash_off, self.hash_mask, self.hash_slots = build_hash(self.coff, self.chunk_ptr, self.row_feat,
+                                                                    self.row_ptr)
 
     @property
     def depth(self) -> int:
@@ -214,8 +214,10 @@ def feature_hash(f):
 
 
 @njit(cache=True)
-def build_hash(coff, chunk_ptr, row_feat):
-    """Per-chunk hash tables: chunk q's table is keys/rows[off[q] : off[q] + mask[q] + 1]."""
+def build_hash(coff, chunk_ptr, row_feat, row_ptr):
+    """Per-chunk hash tables: chunk q's slots are 3 * (off[q] .. off[q] + mask[q]) + (0, 1, 2) of ``slots``:
+    (feature or -1 if empty, first entry of its row minus the chunk's first entry, number of entries). A hit
+    reads one slot and then the entries, without going through ``row_ptr``."""
     n = len(chunk_ptr)
     off = np.zeros(n, dtype=np.int64)
     mask = np.zeros(n, dtype=np.int64)
@@ -229,18 +231,23 @@ def build_hash(coff, chunk_ptr, row_feat):
             off[q] = total
             mask[q] = size - 1
             total += size
-    keys = np.full(total, -1, dtype=np.int32)
-    hrows = np.zeros(total, dtype=np.int32)
+    slots = np.zeros(3 * total, dtype=np.int32)
+    slots[0::3] = -1
     for t in range(len(coff) - 1):
         for q in range(coff[t], coff[t + 1] - 1):
             r0 = chunk_ptr[q]
+            e0 = row_ptr[r0]
+            if row_ptr[chunk_ptr[q + 1]] - e0 > 2**31 - 1:
+                raise ValueError("a parent's children hold more than 2**31 - 1 weights")
             m = mask[q]
             base = off[q]
             for r in range(r0, chunk_ptr[q + 1]):
                 f = row_feat[r]
                 h = np.int64(feature_hash(f)) & m
-                while keys[base + h] != -1:
+                while slots[3 * (base + h)] != -1:
                     h = (h + 1) & m
-                keys[base + h] = f
-                hrows[base + h] = r - r0
-    return off, mask, keys, hrows
+                s = 3 * (base + h)
+                slots[s] = f
+                slots[s + 1] = row_ptr[r] - e0
+                slots[s + 2] = row_ptr[r + 1] - row_ptr[r]
+    return off, mask, slots

@@ -216,7 +216,7 @@ class XRLinear:
 
         def run(rng, _):
             _beam.search_block(indptr, X.indices, X.data, rng[0], rng[1], X.shape[1], self.config.bias,
-                               w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_keys, w.hash_rows,
+                               w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_slots,
                                w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, n_levels, beam, keep_last,
                                post_code, max_children, nodes, scores)
 
@@ -288,8 +288,8 @@ class XRLinear:
             q_val[m] = self.config.bias
             m += 1
         w = self.weights_
-        cnt = _beam.search_one(q_idx[:m], q_val[:m], w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_keys,
-                               w.hash_rows, w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, self.tree_.depth,
+        cnt = _beam.search_one(q_idx[:m], q_val[:m], w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_slots,
+                               w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, self.tree_.depth,
                                beam_size, k,
                                _beam.POST[self.config.post_processor], buf["tmp"], buf["cur_n"], buf["cur_s"],
                                buf["flat_n"], buf["flat_s"], allow, aoff)
