@@ -72,6 +72,7 @@ class Task:
     teacher_info: dict
     make_student: Callable[[str], nn.Module]  # student name -> untrained model
     meta: dict
+    student_train: list | None = None  # --train-fraction: the students' labelled subset (teacher: all of train)
 
 
 def train_teacher(args, folder: Path, model: nn.Module, build, train, test) -> tuple[nn.Module, dict]:
@@ -103,10 +104,21 @@ def limit_tag(args) -> str:
     return f"-limit{args.limit_batches}" if args.limit_batches else ""
 
 
+def fraction_subset(n: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded ``fraction`` of n training examples (the low-data regime's student set)."""
+    keep = max(1, round(fraction * n))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:keep])
+
+
 def text_task(args) -> Task:
     tr_x, tr_y, te_x, te_y, names = build_top_category()
     tok = minilm_tokenizer()
-    train = fixed_batches(encode_texts(tr_x, tok, args.max_len), tr_y, args.batch_size, seed=0)
+    enc = encode_texts(tr_x, tok, args.max_len)
+    train = fixed_batches(enc, tr_y, args.batch_size, seed=0)
+    student_train = None
+    if args.train_fraction < 1:
+        sub = fraction_subset(len(tr_y), args.train_fraction)
+        student_train = fixed_batches([enc[i] for i in sub], np.asarray(tr_y)[sub], args.batch_size, seed=0)
     test = fixed_batches(encode_texts(te_x, tok, args.max_len), te_y, 256, seed=0)
     train, test = limited(args, train, test)
 
@@ -118,8 +130,11 @@ def text_task(args) -> Task:
                                   Classifier(Encoder.from_minilm(), len(names)), build, train, test)
     meta = {"task": "Amazon UK toys: title -> top-level category", "classes": names,
             "train": sum(len(b["labels"]) for b in train), "test": sum(len(b["labels"]) for b in test)}
+    if student_train is not None:
+        meta["student_train"] = sum(len(b["labels"]) for b in student_train)
+        meta["train_fraction"] = args.train_fraction
     return Task("text", train, test, len(names), teacher, info,
-                lambda name: Classifier(student_encoder(name), len(names)), meta)
+                lambda name: Classifier(student_encoder(name), len(names)), meta, student_train)
 
 
 def vqa_tokens(args, kind: str) -> torch.Tensor:
@@ -335,6 +350,9 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=400)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--train-fraction", type=float, default=1.0,
+                    help="low-data regime (text): students see this seeded fraction of the labelled titles; the "
+                         "teacher keeps all of them; rows go to distill_text_frac<F>.json")
     ap.add_argument("--limit-batches", type=int, default=0, help="smoke runs: train and test on this many batches")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "distill-cache")
@@ -348,7 +366,10 @@ def main(argv=None) -> int:
     task = text_task(args) if args.task == "text" else vqa_task(args, args.task.removeprefix("vqa-"))
     print(f"{task.name} teacher: accuracy {task.teacher_info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)",
           flush=True)
-    out_path = args.results / f"distill_{task.name.replace('-', '_')}.json"
+    if not 0 < args.train_fraction <= 1 or (args.train_fraction < 1 and args.task != "text"):
+        ap.error("--train-fraction must lie in (0, 1], and below 1 only with --task text")
+    frac = f"_frac{args.train_fraction:g}".replace(".", "") if args.train_fraction < 1 else ""
+    out_path = args.results / f"distill_{task.name.replace('-', '_')}{frac}.json"
     meta = {**task.meta, "teacher": task.teacher_info,
             "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32} for k, v in STUDENTS.items()},
             "methods": METHODS, "tau": args.tau, "kd_temperature": args.kd_temperature}
@@ -369,7 +390,7 @@ def main(argv=None) -> int:
                     if not claim(out_path, key, args.force):
                         continue
                     if cached_train is None:
-                        cached_train = cache_teacher(task.teacher, task.train)
+                        cached_train = cache_teacher(task.teacher, task.student_train or task.train)
                     student, row = train_student(args, task, name, method, seed, cached_train)
                     print(f"{task.name} {name:4s} {method:10s} seed {seed}: accuracy {row['accuracy']:.4f} "
                           f"({row['train_seconds']:.0f} s)", flush=True)
