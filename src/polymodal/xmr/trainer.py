@@ -103,7 +103,7 @@ def solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, j_lo, j_hi, n_feat, b
     feat = np.empty(64 * n_child + 16, dtype=np.int64)
     val = np.empty(64 * n_child + 16, dtype=np.float32)
     y = np.empty(n)
-    w = np.empty(nl + 1, dtype=np.float32)
+    w = np.empty(nl + 1, dtype=np.float32)  # half the cache footprint of float64 on wide problems; same P@k
     work = np.empty(4 * n)
     index = np.empty(n, dtype=np.int64)
     cnt = 0
