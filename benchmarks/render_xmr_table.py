@@ -34,7 +34,8 @@ def render(path: Path) -> str:
         if p and "e2e_p50_ms" in p:
             out.append(f"polymodal end-to-end text -> top-10 (vectorise + beam search, loaded model): "
                        f"p50 {p['e2e_p50_ms']:.3f} ms, p99 {p['e2e_p99_ms']:.3f} ms.")
-        out.append(f"\nCommand: `{r['command']}`\n")
+        at = f" (code at {r['commit']})" if r.get("commit") else ""
+        out.append(f"\nCommand: `{r['command']}`{at}\n")
     return "\n".join(out)
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from provenance import commit, write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHONS = {"polymodal": ROOT / ".venv/bin/python", "libpecos": ROOT / ".venv-peers/bin/python",
            "omikuji": ROOT / ".venv-peers/bin/python", "napkinxc": ROOT / ".venv-peers/bin/python"}
@@ -133,10 +135,9 @@ def main() -> None:
         if "polymodal" in med:
             med["polymodal"].update(e2e)
         results[name] = {"info": info, "median": med, "runs": runs, "threads": args.threads,
-                         "command": " ".join(sys.argv)}
+                         "command": " ".join(sys.argv), "commit": commit()}
         print_table(name, med)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
+        write_json(args.out, results)
 
 
 def print_table(name: str, med: dict) -> None:
