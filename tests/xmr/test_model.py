@@ -16,14 +16,14 @@ def fitted(small_xmc):
     return XRLinear(max_leaf_size=20, nr_splits=4, threads=2).fit(small_xmc["X"], small_xmc["Y"])
 
 
-@pytest.mark.parametrize("post", ["l3-hinge", "sigmoid"])
-def test_full_beam_equals_exhaustive(fitted, small_xmc, post):
+@pytest.mark.parametrize(("post", "k"), [("l3-hinge", 10), ("sigmoid", 10), ("l3-hinge", 60)])
+def test_full_beam_equals_exhaustive(fitted, small_xmc, post, k):
     X = small_xmc["Xte"][:150]
     full_beam = max(fitted.tree_.level_size(t) for t in range(fitted.tree_.depth + 1))
-    ids, scores = fitted.predict(X, k=10, beam_size=full_beam, post_processor=post)
+    ids, scores = fitted.predict(X, k=k, beam_size=full_beam, post_processor=post)
     S = fitted.decision_function_exhaustive(X, post_processor=post)
     for i in range(X.shape[0]):
-        ref_scores = np.sort(S[i])[::-1][:10]
+        ref_scores = np.sort(S[i])[::-1][:k]
         assert np.allclose(scores[i], ref_scores, rtol=1e-4, atol=1e-6)
         assert np.allclose(S[i, ids[i]], scores[i], rtol=1e-4, atol=1e-6)
 
