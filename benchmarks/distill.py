@@ -398,7 +398,7 @@ def main(argv=None) -> int:
                     if method == "amad-mse" and name == "h4" and seed == 0:
                         extra["alignment_h4"] = mean_alignment(task.teacher, student, task.test)
                         weights_png(extra["alignment_h4"],
-                                    args.results / f"distill_alignment_h4_{task.name.replace('-', '_')}.png",
+                                    args.results / f"distill_alignment_h4_{task.name.replace('-', '_')}{frac}.png",
                                     f"{task.name}: AMAD-MSE weights, 12 teacher heads -> 4 student heads "
                                     "(test mean)")
 
