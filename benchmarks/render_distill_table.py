@@ -26,7 +26,10 @@ def accuracy_table(res: dict) -> str:
     for r in res["rows"]:
         by.setdefault(r["student"], {}).setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
     lines = [f"{res['task']}. Teacher (6 layers x 12 heads, MiniLM start): **{100 * teacher:.2f}%** test accuracy "
-             f"({res['test']} test / {res['train']} training examples, {len(res['classes'])} classes).", "",
+             f"({res['test']} test / {res['train']} training examples, {len(res['classes'])} classes)."
+             + (f" Low-data regime: students see a seeded {res['train_fraction']:g} of the labelled training "
+                f"examples ({res['student_train']}), the teacher saw all of them."
+                if "student_train" in res else ""), "",
              "Student accuracy %, mean ± std over seeds (n); the last column is the best AMAD form minus the best "
              "baseline, paired by seed.", "",
              "| student | " + " | ".join(METHODS) + " | AMAD - best baseline |",
