@@ -119,6 +119,7 @@ def text_task(args) -> Task:
     if args.train_fraction < 1:
         sub = fraction_subset(len(tr_y), args.train_fraction)
         student_train = fixed_batches([enc[i] for i in sub], np.asarray(tr_y)[sub], args.batch_size, seed=0)
+        student_train = limited(args, student_train, [])[0]
     test = fixed_batches(encode_texts(te_x, tok, args.max_len), te_y, 256, seed=0)
     train, test = limited(args, train, test)
 
@@ -363,11 +364,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     only = set(args.only or ("grid", "latency"))
     t0 = time.perf_counter()
+    if not 0 < args.train_fraction <= 1 or (args.train_fraction < 1 and args.task != "text"):
+        ap.error("--train-fraction must lie in (0, 1], and below 1 only with --task text")
     task = text_task(args) if args.task == "text" else vqa_task(args, args.task.removeprefix("vqa-"))
     print(f"{task.name} teacher: accuracy {task.teacher_info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)",
           flush=True)
-    if not 0 < args.train_fraction <= 1 or (args.train_fraction < 1 and args.task != "text"):
-        ap.error("--train-fraction must lie in (0, 1], and below 1 only with --task text")
     frac = f"_frac{args.train_fraction:g}".replace(".", "") if args.train_fraction < 1 else ""
     out_path = args.results / f"distill_{task.name.replace('-', '_')}{frac}.json"
     meta = {**task.meta, "teacher": task.teacher_info,

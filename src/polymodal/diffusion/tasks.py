@@ -71,8 +71,7 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
             return MTConfig(image_channels=1, image_size=28, classes=10, class_conditional=True, channels=ch,
                             class_names=list(FASHION_CLASSES))
         return MTConfig(image_channels=1, image_size=28, classes=10, channels=ch, class_names=list(FASHION_CLASSES),
-                        process=process, weights=weights,
-                        label_reader=label_reader)
+                        process=process, weights=weights, label_reader=label_reader)
     ch64 = ch + [ch[-1]]
     if task == "eth80-mask":
         return MTConfig(image_channels=3, image_size=64, mask=True, channels=ch64,
