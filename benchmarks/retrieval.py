@@ -16,6 +16,9 @@ Parts:
   excluded and reported apart), repeated ``--repeats`` times.
 - ``sweep``: threshold {0, .05, .1, .2, .3} x beam {1, 5, 10, 20, 50} with features ``all``: recall@10/@100,
   p50/p99 over ``--sweep-requests`` single queries, model MB; writes a recall-vs-latency PNG.
+- ``ensemble``: two XR models (features all, and char alone; Cp 4, threshold 0.05, beam 20), scores summed
+  with the char model's weight chosen on a validation split of the training rows; with and without one
+  (item-name words -> item) pair per item, and BM25 / dense exact on exactly the same pairs.
 - ``bars``: XR training (features all) repeated ``--repeats`` times and single-query latency over 10,000 requests
   repeated ``--repeats`` times; medians; ratio against the dense build median from ``baselines``.
 
@@ -45,6 +48,7 @@ from polymodal.retrieval.evaluate import recall_metrics, search_latency  # noqa:
 from polymodal.retrieval.features import feature_config  # noqa: E402
 from polymodal.xmr.model import XRLinearConfig  # noqa: E402
 from polymodal.xmr.text_model import XRTextModel  # noqa: E402
+from provenance import commit  # noqa: E402
 
 THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3)
 BEAMS = (1, 5, 10, 20, 50)
@@ -205,11 +209,80 @@ def part_bars(ds, tmp: Path, repeats: int, result: dict) -> dict:
     return out
 
 
+def _dense_bm25(train_texts, train_labels, ds, n_items: int) -> dict:
+    """Dense (exact) and BM25 on the given training pairs: test R@10 and the dense build time."""
+    from polymodal.retrieval.bm25 import BM25Retriever
+    from polymodal.retrieval.dense import DenseRetriever, load_minilm
+
+    out = {}
+    bm = BM25Retriever().fit(train_texts, train_labels, n_items)
+    out["bm25"] = recall_metrics(ds.test_labels, bm.predict(ds.test_texts, 100)[0], n_items)
+    enc = load_minilm()
+    t0 = time.perf_counter()
+    d = DenseRetriever(search="exact", encoder=enc).fit(train_texts, train_labels, n_items)
+    build = time.perf_counter() - t0
+    out["dense_exact"] = recall_metrics(ds.test_labels, predict_unique(d, ds.test_texts, 100)[0], n_items)
+    out["dense_exact"].update(build_s=round(build, 2), distinct_train_queries=int(d.embeddings_.shape[0]))
+    log(f"baselines on {len(train_texts)} pairs: {out}")
+    return out
+
+
+def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5, 0.7, 1.0)) -> dict:
+    """XR ensemble (features all + char, Cp 4, threshold 0.05, beam 20), with and without item-text pairs; the
+    char member's weight is chosen on a validation split (the last 15 % of the training rows, by time), never on
+    test. The dense and BM25 baselines get exactly the same training pairs."""
+    from polymodal.retrieval.ensemble import XREnsemble
+    from polymodal.retrieval.item_text import with_item_text
+
+    n_items = len(ds.labels)
+    cfg = XRLinearConfig(Cp=4.0, threshold=0.05, beam_size=20)
+
+    def members():
+        return [XRTextModel(cfg, feature_config("all")), XRTextModel(cfg, feature_config("char"))]
+
+    cut = int(0.85 * len(ds.train_texts))  # training rows are in time order
+    seen_items = {c for y in ds.train_labels[:cut] for c in y}
+    val = [(t, [c for c in y if c in seen_items]) for t, y in zip(ds.train_texts[cut:], ds.train_labels[cut:])]
+    val = [(t, y) for t, y in val if y]
+    res = {"config": {"members": ["all", "char"], "Cp": 4.0, "threshold": 0.05, "beam": 20,
+                      "validation_rows": len(val), "validation_from_train_row": cut}}
+    for setting in ("queries", "queries+item_text"):
+        def pairs(texts, labels, setting=setting):
+            return with_item_text(texts, labels, ds.labels) if setting != "queries" else (texts, labels)
+
+        tr_t, tr_y = pairs(ds.train_texts[:cut], ds.train_labels[:cut])
+        ens = XREnsemble(members(), [1.0, 1.0]).fit(tr_t, tr_y, ds.labels)
+        val_r10 = {}
+        for w in weights_grid:
+            ens.weights = [1.0, w]
+            ids, _ = ens.predict([t for t, _ in val], k=10)
+            val_r10[w] = recall_metrics([y for _, y in val], ids, n_items)["R@10"]
+        w_best = max(val_r10, key=lambda w: (val_r10[w], -w))
+        log(f"ensemble {setting}: validation R@10 by char weight {val_r10} -> {w_best}")
+        tr_t, tr_y = pairs(ds.train_texts, ds.train_labels)
+        t0 = time.perf_counter()
+        ens = XREnsemble(members(), [1.0, w_best]).fit(tr_t, tr_y, ds.labels)
+        train_s = time.perf_counter() - t0
+        ids, _ = ens.predict(ds.test_texts, k=100)
+        r = recall_metrics(ds.test_labels, ids, n_items)
+        single, _ = ens.members[0].predict(ds.test_texts, k=100)
+        lat = search_latency(ens, ds.test_texts, n=requests)
+        folder = tmp / "ensemble"
+        ens.save(folder)
+        r.update(train_s=round(train_s, 2), p50_ms=round(lat["p50_ms"], 4), p99_ms=round(lat["p99_ms"], 4),
+                 model_mb=round(folder_bytes(folder) / 1e6, 2), char_weight=w_best,
+                 validation_R10_by_weight={str(k): v for k, v in val_r10.items()},
+                 member_all_R10=recall_metrics(ds.test_labels, single, n_items)["R@10"], train_pairs=len(tr_t))
+        log(f"ensemble {setting}: {r}")
+        res[setting] = {"xr_ensemble": r, **_dense_bm25(tr_t, tr_y, ds, n_items)}
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="aol-clicks", choices=["aol-clicks", "amazon-toys-category"])
-    ap.add_argument("--parts", nargs="+", default=["features", "baselines", "sweep", "bars"],
-                    choices=["features", "baselines", "sweep", "bars"])
+    ap.add_argument("--parts", nargs="+", default=["features", "baselines", "sweep", "bars", "ensemble"],
+                    choices=["features", "baselines", "sweep", "bars", "ensemble"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--neighbours", type=int, default=50)
     ap.add_argument("--requests", type=int, default=10_000, help="timed single queries per feature set")
@@ -242,6 +315,10 @@ def main() -> None:
             save()
         if "bars" in args.parts:
             result["bars"] = part_bars(ds, tmp, args.repeats, result)
+            save()
+        if "ensemble" in args.parts:
+            result["ensemble"] = part_ensemble(ds, tmp, args.requests)
+            result["ensemble"]["commit"] = commit()
             save()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -43,7 +43,12 @@ def train(
     dataset: Annotated[str | None, typer.Option(help="aol-clicks | amazon-toys-category")] = None,
     input: Annotated[Path | None, typer.Option("--input", "-i", help="text2text training file "
                                                 "(labels.txt beside it)")] = None,
-    features: Annotated[str, typer.Option(help="word | char | tfidf | all | default")] = "all",
+    features: Annotated[list[str] | None, typer.Option(
+        help="word | char | tfidf | all | default; give it twice or more for an ensemble (one model per set)")] = None,
+    weights: Annotated[list[float] | None, typer.Option(
+        "--weight", help="ensemble weight of each --features model, in order (default 1 each)")] = None,
+    item_text: Annotated[bool, typer.Option(
+        help="add one (words of the item's name -> item) training pair per item")] = False,
     threshold: Annotated[float, typer.Option(help="weight-pruning threshold")] = 0.1,
     beam_size: int = 10,
     cp: Annotated[float, typer.Option("--Cp", help="cost of positive examples")] = 1.0,
@@ -58,17 +63,29 @@ def train(
     """Train XR-Linear retrieval (features + label tree + rankers) into MODEL folder."""
     from ..xmr.model import XRLinearConfig
     from ..xmr.text_model import XRTextModel
+    from .ensemble import XREnsemble
     from .features import feature_config
+    from .item_text import with_item_text
 
-    vec = feature_config(features)
+    features = features or ["all"]
+    vecs = [feature_config(f) for f in features]
+    if weights is not None and len(weights) != len(features):
+        raise InputError(f"{len(weights)} --weight values for {len(features)} --features")
     cfg = XRLinearConfig(threshold=threshold, beam_size=beam_size, Cp=cp, Cn=cn, negatives=negatives,
                          nr_splits=nr_splits, max_leaf_size=max_leaf_size, seed=seed, threads=threads)
     texts, ys, names = _pairs(dataset, input, "train")
+    if item_text:
+        if names is None:
+            raise InputError("--item-text needs item names (labels.txt beside --input)")
+        texts, ys = with_item_text(texts, ys, names)
+    members = [XRTextModel(cfg, v) for v in vecs]
+    m = members[0] if len(members) == 1 else XREnsemble(members, weights)
     t0 = time.perf_counter()
-    m = XRTextModel(cfg, vec).fit(texts, ys, names, progress=not quiet)
+    m.fit(texts, ys, names, progress=not quiet)
     m.save(model)
-    typer.echo(f"trained on {len(texts)} queries, {m.xr.n_labels_} items, features {features}, "
-               f"{m.xr.weights_.nnz} weights in {time.perf_counter() - t0:.1f}s -> {model}", err=True)
+    nnz = sum(x.xr.weights_.nnz for x in members)
+    typer.echo(f"trained on {len(texts)} pairs, {m.n_labels_} items, features {'+'.join(features)}, "
+               f"{nnz} weights in {time.perf_counter() - t0:.1f}s -> {model}", err=True)
 
 
 @app.command("search")
@@ -79,11 +96,11 @@ def search(
     beam_size: int | None = None,
 ) -> None:
     """One JSON line per query: {"query": ..., "items": [...], "scores": [...]}."""
-    from ..xmr.text_model import XRTextModel
+    from .ensemble import load_search_model
 
     if k <= 0:
         raise InputError(f"-k must be a positive integer, got {k}")
-    m = XRTextModel.load(model)
+    m = load_search_model(model)
     for q in queries:
         pairs = m.suggest(q, k, beam_size)
         sys.stdout.write(json.dumps({"query": q, "items": [s for s, _ in pairs],
@@ -100,18 +117,18 @@ def evaluate(
 ) -> None:
     """Recall@10/100, P@1, MRR, single-query p50/p99 and model size; the LAST stdout line is one JSON object."""
     from ..modelio import folder_bytes
-    from ..xmr.text_model import XRTextModel
+    from .ensemble import load_search_model
     from .evaluate import recall_metrics, search_latency
 
     if latency_requests < 0:
         raise InputError("--latency-requests must be >= 0")
-    m = XRTextModel.load(model)
+    m = load_search_model(model)
     texts, ys, _ = _pairs(dataset, input, "test")
-    if any(c >= m.xr.n_labels_ for ls in ys for c in ls):
-        raise InputError(f"test labels exceed the model's {m.xr.n_labels_} items")
+    if any(c >= m.n_labels_ for ls in ys for c in ls):
+        raise InputError(f"test labels exceed the model's {m.n_labels_} items")
     t0 = time.perf_counter()
     ids, _ = m.predict(texts, k=100, beam_size=beam_size)
-    res: dict = recall_metrics(ys, ids, m.xr.n_labels_)
+    res: dict = recall_metrics(ys, ids, m.n_labels_)
     res["batch_ms_per_query"] = round(1e3 * (time.perf_counter() - t0) / len(texts), 4)
     if latency_requests:
         lat = search_latency(m, texts, n=latency_requests, beam_size=beam_size)

@@ -20,7 +20,7 @@ AUTOCOMPLETE_ENV = "POLYMODAL_AUTOCOMPLETE_MODEL"
 
 @dataclass
 class ServedModels:
-    search: object | None = None  # XRTextModel
+    search: object | None = None  # XRTextModel or XREnsemble
     autocomplete: object | None = None  # SessionAutocomplete
     search_path: str | None = None
     autocomplete_path: str | None = None
@@ -41,9 +41,9 @@ def load_models(search: str | os.PathLike | None, autocomplete: str | os.PathLik
         raise ModelError("give at least one of --search-model and --autocomplete-model")
     out = ServedModels()
     if search is not None:
-        from ..xmr.text_model import XRTextModel
+        from ..retrieval.ensemble import load_search_model
 
-        out.search = XRTextModel.load(search)
+        out.search = load_search_model(search)
         out.search_path = str(Path(search))
     if autocomplete is not None:
         from ..autocomplete.model import SessionAutocomplete

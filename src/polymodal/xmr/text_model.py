@@ -27,6 +27,10 @@ class XRTextModel:
     def config(self) -> XRLinearConfig:
         return self.xr.config
 
+    @property
+    def n_labels_(self) -> int:
+        return self.xr.n_labels_
+
     def fit(self, texts: Sequence[str], label_lists: Sequence[Sequence[int]], labels: Sequence[str] | None = None,
             progress: bool = False) -> XRTextModel:
         if len(texts) != len(label_lists):
