@@ -44,7 +44,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from polymodal.datasets import build_text_dataset  # noqa: E402
 from polymodal.modelio import folder_bytes  # noqa: E402
-from polymodal.retrieval.evaluate import recall_metrics, search_latency  # noqa: E402
+from polymodal.retrieval.evaluate import (  # noqa: E402
+    paired_difference_ci,
+    recall_metrics,
+    recall_per_row,
+    search_latency,
+)
 from polymodal.retrieval.features import feature_config  # noqa: E402
 from polymodal.xmr.model import XRLinearConfig  # noqa: E402
 from polymodal.xmr.text_model import XRTextModel  # noqa: E402
@@ -214,17 +219,19 @@ def _dense_bm25(train_texts, train_labels, ds, n_items: int) -> dict:
     from polymodal.retrieval.bm25 import BM25Retriever
     from polymodal.retrieval.dense import DenseRetriever, load_minilm
 
-    out = {}
+    out, ids_by = {}, {}
     bm = BM25Retriever().fit(train_texts, train_labels, n_items)
-    out["bm25"] = recall_metrics(ds.test_labels, bm.predict(ds.test_texts, 100)[0], n_items)
+    ids_by["bm25"] = bm.predict(ds.test_texts, 100)[0]
+    out["bm25"] = recall_metrics(ds.test_labels, ids_by["bm25"], n_items)
     enc = load_minilm()
     t0 = time.perf_counter()
     d = DenseRetriever(search="exact", encoder=enc).fit(train_texts, train_labels, n_items)
     build = time.perf_counter() - t0
-    out["dense_exact"] = recall_metrics(ds.test_labels, predict_unique(d, ds.test_texts, 100)[0], n_items)
+    ids_by["dense_exact"] = predict_unique(d, ds.test_texts, 100)[0]
+    out["dense_exact"] = recall_metrics(ds.test_labels, ids_by["dense_exact"], n_items)
     out["dense_exact"].update(build_s=round(build, 2), distinct_train_queries=int(d.embeddings_.shape[0]))
     log(f"baselines on {len(train_texts)} pairs: {out}")
-    return out
+    return out, ids_by
 
 
 def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5, 0.7, 1.0)) -> dict:
@@ -274,7 +281,13 @@ def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5
                  validation_R10_by_weight={str(k): v for k, v in val_r10.items()},
                  member_all_R10=recall_metrics(ds.test_labels, single, n_items)["R@10"], train_pairs=len(tr_t))
         log(f"ensemble {setting}: {r}")
-        res[setting] = {"xr_ensemble": r, **_dense_bm25(tr_t, tr_y, ds, n_items)}
+        base, base_ids = _dense_bm25(tr_t, tr_y, ds, n_items)
+        mine = recall_per_row(ds.test_labels, ids)
+        r["R@10_minus_baseline"] = {name: paired_difference_ci(mine, recall_per_row(ds.test_labels, b), ds.test_texts)
+                                    for name, b in base_ids.items()}  # rows of one query string resampled together
+        r["dense_build_over_train"] = round(base["dense_exact"]["build_s"] / train_s, 2)
+        log(f"ensemble {setting} vs baselines: {r['R@10_minus_baseline']}, build/train {r['dense_build_over_train']}")
+        res[setting] = {"xr_ensemble": r, **base}
     return res
 
 
