@@ -16,7 +16,7 @@ Parts:
   excluded and reported apart), repeated ``--repeats`` times.
 - ``sweep``: threshold {0, .05, .1, .2, .3} x beam {1, 5, 10, 20, 50} with features ``all``: recall@10/@100,
   p50/p99 over ``--sweep-requests`` single queries, model MB; writes a recall-vs-latency PNG.
-- ``ensemble``: two XR models (features all, and char alone; Cp 4, threshold 0.05, beam 20), scores summed
+- ``ensemble``: two XR models (features tfidf, and char; Cp 4, threshold 0.05, beam 20), scores summed
   with the char model's weight chosen on a validation split of the training rows; with and without one
   (item-name words -> item) pair per item, and BM25 / dense exact on exactly the same pairs.
 - ``bars``: XR training (features all) repeated ``--repeats`` times and single-query latency over 10,000 requests
@@ -235,7 +235,7 @@ def _dense_bm25(train_texts, train_labels, ds, n_items: int) -> dict:
 
 
 def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5, 0.7, 1.0)) -> dict:
-    """XR ensemble (features all + char, Cp 4, threshold 0.05, beam 20), with and without item-text pairs; the
+    """XR ensemble (features tfidf + char, Cp 4, threshold 0.05, beam 20), with and without item-text pairs; the
     char member's weight is chosen on a validation split (the last 15 % of the training rows, by time), never on
     test. The dense and BM25 baselines get exactly the same training pairs."""
     from polymodal.retrieval.ensemble import XREnsemble
@@ -245,13 +245,13 @@ def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5
     cfg = XRLinearConfig(Cp=4.0, threshold=0.05, beam_size=20)
 
     def members():
-        return [XRTextModel(cfg, feature_config("all")), XRTextModel(cfg, feature_config("char"))]
+        return [XRTextModel(cfg, feature_config("tfidf")), XRTextModel(cfg, feature_config("char"))]
 
     cut = int(0.85 * len(ds.train_texts))  # training rows are in time order
     seen_items = {c for y in ds.train_labels[:cut] for c in y}
     val = [(t, [c for c in y if c in seen_items]) for t, y in zip(ds.train_texts[cut:], ds.train_labels[cut:])]
     val = [(t, y) for t, y in val if y]
-    res = {"config": {"members": ["all", "char"], "Cp": 4.0, "threshold": 0.05, "beam": 20,
+    res = {"config": {"members": ["tfidf", "char"], "Cp": 4.0, "threshold": 0.05, "beam": 20,
                       "validation_rows": len(val), "validation_from_train_row": cut}}
     for setting in ("queries", "queries+item_text"):
         def pairs(texts, labels, setting=setting):
@@ -279,7 +279,7 @@ def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5
         r.update(train_s=round(train_s, 2), p50_ms=round(lat["p50_ms"], 4), p99_ms=round(lat["p99_ms"], 4),
                  model_mb=round(folder_bytes(folder) / 1e6, 2), char_weight=w_best,
                  validation_R10_by_weight={str(k): v for k, v in val_r10.items()},
-                 member_all_R10=recall_metrics(ds.test_labels, single, n_items)["R@10"], train_pairs=len(tr_t))
+                 member_tfidf_R10=recall_metrics(ds.test_labels, single, n_items)["R@10"], train_pairs=len(tr_t))
         log(f"ensemble {setting}: {r}")
         base, base_ids = _dense_bm25(tr_t, tr_y, ds, n_items)
         mine = recall_per_row(ds.test_labels, ids)
