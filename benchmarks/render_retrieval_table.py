@@ -36,11 +36,44 @@ def sweep_table(r: dict) -> list[str]:
     return out
 
 
+def ensemble_table(r: dict) -> list[str]:
+    e = r.get("ensemble")
+    if not e:
+        return []
+    out = ["| training pairs | method | R@10 | R@100 | P@1 | MRR | train / build s | p50 ms | p99 ms | model MB |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for setting in ("queries", "queries+item_text"):
+        if setting not in e:
+            continue
+        for name, v in e[setting].items():
+            label = f"XR ensemble (char weight {v['char_weight']:g})" if name == "xr_ensemble" else name
+            secs = v.get("train_s", v.get("build_s"))
+            lat = (f"{v['p50_ms']:.3f} | {v['p99_ms']:.3f} | {v['model_mb']:.1f}" if "p50_ms" in v else "- | - | -")
+            out.append(f"| {setting} | {label} | {v['R@10']:.2f} | {v['R@100']:.2f} | {v['P@1']:.2f} | "
+                       f"{v['MRR']:.2f} | {'-' if secs is None else f'{secs:.1f}'} | {lat} |")
+    out.append("")
+    for setting in ("queries", "queries+item_text"):
+        if setting in e:
+            x = e[setting]["xr_ensemble"]
+            for name, d in x.get("R@10_minus_baseline", {}).items():
+                out.append(f"- {setting}: XR ensemble minus {name}: {d['diff']:+.2f} R@10 points, 95 % interval "
+                           f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}] ({d['groups']:,} query strings resampled)")
+            if "dense_build_over_train" in x:
+                out.append(f"- {setting}: dense build / XR ensemble training = {x['dense_build_over_train']:.2f}x")
+    return out
+
+
 def main() -> None:
     r = json.loads(open(sys.argv[1]).read())
     print("\n".join(features_table(r)))
     print()
     print("\n".join(sweep_table(r)))
+    if "ensemble" in r:
+        print()
+        print("\n".join(ensemble_table(r)))
+    if "bars_ensemble" in r:
+        print()
+        print(json.dumps(r["bars_ensemble"], indent=1))
     if "bars" in r:
         print()
         print(json.dumps(r["bars"], indent=1))

@@ -19,6 +19,8 @@ Parts:
 - ``ensemble``: two XR models (features tfidf, and char; Cp 4, threshold 0.05, beam 20), scores summed
   with the char model's weight chosen on a validation split of the training rows; with and without one
   (item-name words -> item) pair per item, and BM25 / dense exact on exactly the same pairs.
+- ``bars-ensemble``: the ensemble's training (with the weight ``ensemble`` chose) and the dense build, timed
+  alternately ``--repeats`` times in the same run, and its single-query latency; medians.
 - ``bars``: XR training (features all) repeated ``--repeats`` times and single-query latency over 10,000 requests
   repeated ``--repeats`` times; medians; ratio against the dense build median from ``baselines``.
 
@@ -234,6 +236,41 @@ def _dense_bm25(train_texts, train_labels, ds, n_items: int) -> dict:
     return out, ids_by
 
 
+def ensemble_members() -> list:
+    """The ensemble's members: word-unigram TF-IDF and character trigrams, Cp 4, threshold 0.05, beam 20."""
+    cfg = XRLinearConfig(Cp=4.0, threshold=0.05, beam_size=20)
+    return [XRTextModel(cfg, feature_config("tfidf")), XRTextModel(cfg, feature_config("char"))]
+
+
+def part_bars_ensemble(ds, repeats: int, result: dict) -> dict:
+    """The training and latency bars for the ensemble (queries only, the char weight its part chose on validation):
+    XR training and the dense (exact) build timed alternately ``repeats`` times each in this run; medians."""
+    from polymodal.retrieval.dense import DenseRetriever, load_minilm
+    from polymodal.retrieval.ensemble import XREnsemble
+
+    w = result["ensemble"]["queries"]["xr_ensemble"]["char_weight"]
+    enc = load_minilm()
+    trains, builds, p50s, p99s = [], [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ens = XREnsemble(ensemble_members(), [1.0, w]).fit(ds.train_texts, ds.train_labels, ds.labels)
+        trains.append(time.perf_counter() - t0)
+        lat = search_latency(ens, ds.test_texts, n=10_000)
+        p50s.append(lat["p50_ms"])
+        p99s.append(lat["p99_ms"])
+        del ens
+        t0 = time.perf_counter()
+        DenseRetriever(search="exact", encoder=enc).fit(ds.train_texts, ds.train_labels, len(ds.labels))
+        builds.append(time.perf_counter() - t0)
+        log(f"bars (ensemble): train {trains[-1]:.1f}s, p50 {p50s[-1]:.3f} ms, dense build {builds[-1]:.1f}s")
+    out = {"char_weight": w, "train_s_runs": [round(x, 2) for x in trains], "dense_build_s_runs":
+           [round(x, 2) for x in builds], "p50_ms_runs": [round(x, 4) for x in p50s], "requests": 10_000}
+    out.update(train_s=round(statistics.median(trains), 2), dense_build_s=round(statistics.median(builds), 2),
+               p50_ms=round(statistics.median(p50s), 4), p99_ms=round(statistics.median(p99s), 4))
+    out["dense_build_over_xr_train"] = round(out["dense_build_s"] / out["train_s"], 2)
+    return out
+
+
 def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5, 0.7, 1.0)) -> dict:
     """XR ensemble (features tfidf + char, Cp 4, threshold 0.05, beam 20), with and without item-text pairs; the
     char member's weight is chosen on a validation split (the last 15 % of the training rows, by time), never on
@@ -242,10 +279,6 @@ def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5
     from polymodal.retrieval.item_text import with_item_text
 
     n_items = len(ds.labels)
-    cfg = XRLinearConfig(Cp=4.0, threshold=0.05, beam_size=20)
-
-    def members():
-        return [XRTextModel(cfg, feature_config("tfidf")), XRTextModel(cfg, feature_config("char"))]
 
     cut = int(0.85 * len(ds.train_texts))  # training rows are in time order
     seen_items = {c for y in ds.train_labels[:cut] for c in y}
@@ -258,7 +291,7 @@ def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5
             return with_item_text(texts, labels, ds.labels) if setting != "queries" else (texts, labels)
 
         tr_t, tr_y = pairs(ds.train_texts[:cut], ds.train_labels[:cut])
-        ens = XREnsemble(members(), [1.0, 1.0]).fit(tr_t, tr_y, ds.labels)
+        ens = XREnsemble(ensemble_members(), [1.0, 1.0]).fit(tr_t, tr_y, ds.labels)
         val_r10 = {}
         for w in weights_grid:
             ens.weights = [1.0, w]
@@ -268,7 +301,7 @@ def part_ensemble(ds, tmp: Path, requests: int, weights_grid=(0.1, 0.2, 0.3, 0.5
         log(f"ensemble {setting}: validation R@10 by char weight {val_r10} -> {w_best}")
         tr_t, tr_y = pairs(ds.train_texts, ds.train_labels)
         t0 = time.perf_counter()
-        ens = XREnsemble(members(), [1.0, w_best]).fit(tr_t, tr_y, ds.labels)
+        ens = XREnsemble(ensemble_members(), [1.0, w_best]).fit(tr_t, tr_y, ds.labels)
         train_s = time.perf_counter() - t0
         ids, _ = ens.predict(ds.test_texts, k=100)
         r = recall_metrics(ds.test_labels, ids, n_items)
@@ -295,7 +328,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="aol-clicks", choices=["aol-clicks", "amazon-toys-category"])
     ap.add_argument("--parts", nargs="+", default=["features", "baselines", "sweep", "bars", "ensemble"],
-                    choices=["features", "baselines", "sweep", "bars", "ensemble"])
+                    choices=["features", "baselines", "sweep", "bars", "ensemble", "bars-ensemble"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--neighbours", type=int, default=50)
     ap.add_argument("--requests", type=int, default=10_000, help="timed single queries per feature set")
@@ -332,6 +365,10 @@ def main() -> None:
         if "ensemble" in args.parts:
             result["ensemble"] = part_ensemble(ds, tmp, args.requests)
             result["ensemble"]["commit"] = commit()
+            save()
+        if "bars-ensemble" in args.parts:
+            result["bars_ensemble"] = part_bars_ensemble(ds, args.repeats, result)
+            result["bars_ensemble"]["commit"] = commit()
             save()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
