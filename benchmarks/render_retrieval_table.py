@@ -65,9 +65,11 @@ def ensemble_table(r: dict) -> list[str]:
 
 def main() -> None:
     r = json.loads(open(sys.argv[1]).read())
-    print("\n".join(features_table(r)))
-    print()
-    print("\n".join(sweep_table(r)))
+    if r.get("features") or r.get("baselines"):
+        print("\n".join(features_table(r)))
+        print()
+    if r.get("sweep"):
+        print("\n".join(sweep_table(r)))
     if "ensemble" in r:
         print()
         print("\n".join(ensemble_table(r)))
