@@ -172,3 +172,5 @@ def test_paired_difference_ci_resamples_whole_groups():
     d = (a - b).reshape(40, 10).mean(1)
     se = 100 * d.std(ddof=1) / np.sqrt(40)
     assert (r["ci95"][1] - r["ci95"][0]) / (2 * 1.96) == pytest.approx(se, rel=0.15)
+    with pytest.raises(InputError, match="equal, non-zero lengths"):
+        paired_difference_ci(a, b[:-1], groups)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..timing import latency
 from ..xmr.metrics import labels_to_csr, ranking_metrics
 
@@ -36,6 +37,8 @@ def paired_difference_ci(a: np.ndarray, b: np.ndarray, groups: Sequence, n_boot:
                          seed: int = 0) -> dict[str, float]:
     """Mean of a - b in percent and its 95 % bootstrap interval, resampling whole groups (e.g. every test row of
     one query string together, since rows of one query are not independent)."""
+    if not len(a) == len(b) == len(groups) or not len(a):
+        raise InputError(f"paired values need equal, non-zero lengths, got {len(a)}, {len(b)}, {len(groups)}")
     diff = np.asarray(a, float) - np.asarray(b, float)
     _, g = np.unique(np.asarray(groups), return_inverse=True)
     sums, counts = np.bincount(g, weights=diff), np.bincount(g)
