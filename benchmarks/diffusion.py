@@ -114,7 +114,8 @@ def fmnist(args) -> dict:
     uniform = torch.arange(n) % 10
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
     for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights,
-                                                   schedule=args.schedule, label_reader=args.label_reader)),
+                                                   schedule=args.schedule, label_reader=args.label_reader,
+                                                   reader_subtract=args.reader_subtract)),
                       ("class-conditional", task_config("fmnist", args.channels, baseline=True))):
         model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}
@@ -234,6 +235,8 @@ def main(argv=None) -> int:
                     help="modality weight schedule (process.lam_schedule)")
     ap.add_argument("--label-reader", action="store_true",
                     help="fmnist: condition the U-Net on its own reading of the label (MTConfig.label_reader)")
+    ap.add_argument("--reader-subtract", action="store_true",
+                    help="fmnist: the U-Net also sees z_t minus the reader's label encoding (MTConfig.reader_subtract)")
     ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the weight schedule")
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--l2", type=float, default=1.0)

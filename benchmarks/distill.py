@@ -12,8 +12,14 @@ the ImageNet EfficientNet-Lite0 (pretrained) or raw pixel patches (no pretrained
     .venv/bin/python benchmarks/distill.py --students h4 h2 --seeds 0   # a part; rows merge into the JSON
     .venv/bin/python benchmarks/distill.py --only latency        # CPU latency and parameter counts
 
-Rows already in the JSON (same student, method, seed, epochs) are skipped unless --force; each row records the
-commit it was measured at. The fine-tuned teacher is cached under --cache.
+Rows already in the JSON (same student, method, seed, epochs, tau, attention weight) are skipped unless --force;
+each row records the commit it was measured at. The fine-tuned teacher is cached under --cache.
+
+Tuning without the test set: --validation 0.1 holds out a seeded tenth of the students' training batches and
+scores on it; rows go to distill_<task>_val.json, one per (student, method, seed, tau, attention weight):
+
+    .venv/bin/python benchmarks/distill.py --only grid --validation 0.1 --students h4 --seeds 0 1 \
+        --methods one-to-one amad-kl --attention-weight 0.3 --threads 1
 """
 
 from __future__ import annotations
@@ -191,16 +197,24 @@ def vqa_task(args, kind: str) -> Task:
                 lambda name: VQAModel(student_encoder(name), len(qa.answers), dim), meta)
 
 
+def settings(args, method: str) -> tuple[float, float]:
+    """(tau, attention weight) that matter to ``method``; the defaults (0.1, 1) stand for those that do not, so a
+    method without an attention loss is not re-run for every weight."""
+    attention = METHODS[method]["attention"]
+    return (args.tau if attention == "amad" else 0.1), (args.attention_weight if attention != "none" else 1.0)
+
+
 def train_student(args, task: Task, name, method, seed, cached_train):
     seed_everything(seed)
     student = task.make_student(name)
     init_embeddings_from_teacher(student.encoder, task.teacher.encoder)
-    cfg = DistillConfig(kd_temperature=args.kd_temperature, tau=args.tau, **METHODS[method])
+    tau, weight = settings(args, method)
+    cfg = DistillConfig(kd_temperature=args.kd_temperature, tau=tau, attention_weight=weight, **METHODS[method])
     res = distill(student, task.teacher, ShuffledBatches(cached_train, seed=seed), cfg,
                   TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, device="cpu", progress=args.progress))
     return student, {"student": name, "method": method, "seed": seed, "accuracy": accuracy(student, task.test),
                      "train_seconds": round(res.seconds, 1), "epochs": args.epochs, "lr": args.lr,
-                     "commit": commit()}
+                     "tau": tau, "attention_weight": weight, "commit": commit()}
 
 
 @torch.no_grad()
@@ -277,16 +291,31 @@ def latency_rows(args, task: Task) -> dict:
             "batch_length": int(big["attention_mask"].shape[1]), "commit": commit(), "models": rows}
 
 
+def method_label(r: dict) -> str:
+    """The method's name, with its attention weight and temperature when they are not the defaults (1, 0.1)."""
+    w, tau = r.get("attention_weight", 1.0), r.get("tau", 0.1)
+    return r["method"] if (w, tau) == (1.0, 0.1) else f"{r['method']} w={w:g} tau={tau:g}"
+
+
 def summarise(rows: list[dict]) -> dict:
     out: dict = {}
     for r in rows:
-        out.setdefault(r["student"], {}).setdefault(r["method"], []).append(r["accuracy"])
+        out.setdefault(r["student"], {}).setdefault(method_label(r), []).append(r["accuracy"])
     return {s: {m: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
                 for m, v in ms.items()} for s, ms in out.items()}
 
 
 def row_key(r: dict) -> tuple:
-    return r["student"], r["method"], r["seed"], r["epochs"]
+    # rows measured before tau and the attention weight were recorded used the defaults, 0.1 and 1
+    return r["student"], r["method"], r["seed"], r["epochs"], r.get("tau", 0.1), r.get("attention_weight", 1.0)
+
+
+def hold_out(batches: list, fraction: float, seed: int = 0) -> tuple[list, list]:
+    """(training, validation): a seeded ``fraction`` of the students' training batches is set aside, so that
+    settings such as the attention weight and AMAD's temperature are chosen without the test set."""
+    order = np.random.default_rng(seed).permutation(len(batches))
+    n_val = max(1, round(fraction * len(batches)))
+    return [batches[i] for i in sorted(order[n_val:])], [batches[i] for i in sorted(order[:n_val])]
 
 
 def update_json(path: Path, update) -> dict:
@@ -343,6 +372,10 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--tau", type=float, default=0.1)
+    ap.add_argument("--attention-weight", type=float, default=1.0, help="weight of the attention loss")
+    ap.add_argument("--validation", type=float, default=0.0,
+                    help="tuning: hold out this seeded fraction of the students' training batches and score on it "
+                         "instead of the test set; rows go to distill_<task>..._val.json")
     ap.add_argument("--kd-temperature", type=float, default=2.0)
     ap.add_argument("--teacher-epochs", type=int, default=4)
     ap.add_argument("--teacher-lr", type=float, default=1e-4)
@@ -370,6 +403,14 @@ def main(argv=None) -> int:
     print(f"{task.name} teacher: accuracy {task.teacher_info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)",
           flush=True)
     frac = f"_frac{args.train_fraction:g}".replace(".", "") if args.train_fraction < 1 else ""
+    if args.validation:
+        if not 0 < args.validation < 1:
+            ap.error("--validation must lie in (0, 1)")
+        rest, val = hold_out(task.student_train or task.train, args.validation)
+        task.student_train, task.test = rest, val
+        task.meta.update(validation=args.validation, student_train=sum(len(b["labels"]) for b in rest),
+                         test=sum(len(b["labels"]) for b in val))
+        frac += "_val"
     out_path = args.results / f"distill_{task.name.replace('-', '_')}{frac}.json"
     meta = {**task.meta, "teacher": task.teacher_info,
             "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32} for k, v in STUDENTS.items()},
@@ -387,7 +428,7 @@ def main(argv=None) -> int:
         for name in args.students:
             for seed in args.seeds:
                 for method in args.methods:
-                    key = (name, method, seed, args.epochs)
+                    key = (name, method, seed, args.epochs, *settings(args, method))
                     if not claim(out_path, key, args.force):
                         continue
                     if cached_train is None:
@@ -396,7 +437,7 @@ def main(argv=None) -> int:
                     print(f"{task.name} {name:4s} {method:10s} seed {seed}: accuracy {row['accuracy']:.4f} "
                           f"({row['train_seconds']:.0f} s)", flush=True)
                     extra = {}
-                    if method == "amad-mse" and name == "h4" and seed == 0:
+                    if method == "amad-mse" and name == "h4" and seed == 0 and not args.validation:
                         extra["alignment_h4"] = mean_alignment(task.teacher, student, task.test)
                         weights_png(extra["alignment_h4"],
                                     args.results / f"distill_alignment_h4_{task.name.replace('-', '_')}{frac}.png",

@@ -67,6 +67,25 @@ def accuracy_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def tuning_table(res: dict) -> str:
+    """Validation accuracy per student, method, attention weight and AMAD temperature (``--validation`` runs)."""
+    by: dict = {}
+    for r in res["rows"]:
+        key = (r["student"], r["method"], r.get("attention_weight", 1.0), r.get("tau", 0.1))
+        by.setdefault(key, []).append(r["accuracy"])
+    lines = [f"{res['task']}. Validation: a seeded {res['validation']:g} of the students' training batches "
+             f"({res['test']} examples), the students train on the other {res['student_train']}.", "",
+             "| student | method | attention weight | tau | validation accuracy % (seeds) |", "|---|---|---|---|---|"]
+    order = {m: i for i, m in enumerate(METHODS)}
+    for (s, m, w, tau), v in sorted(by.items(), key=lambda kv: (STUDENTS.index(kv[0][0]), order[kv[0][1]],
+                                                                kv[0][2], kv[0][3])):
+        mu, sd = mean_std(v)
+        shown_tau = f"{tau:g}" if m.startswith("amad") else "-"
+        shown_w = f"{w:g}" if m not in ("labels", "kd") else "-"
+        lines.append(f"| {s} | {m} | {shown_w} | {shown_tau} | {100 * mu:.2f} ± {100 * sd:.2f} ({len(v)}) |")
+    return "\n".join(lines)
+
+
 def latency_table(res: dict) -> str:
     lat = res.get("latency")
     if not lat:
@@ -93,7 +112,7 @@ def main() -> int:
         if not res.get("rows"):
             continue
         print(f"### {path.name}\n")
-        print(accuracy_table(res))
+        print(tuning_table(res) if "validation" in res else accuracy_table(res))
         print()
         print(latency_table(res))
         print()

@@ -249,3 +249,48 @@ def test_label_reader_learns_the_label_and_conditions_the_unet():
     assert torch.equal(out["reader_logits"].argmax(-1), b["label"])
     with pytest.raises(InputError):
         MTConfig(classes=2, class_conditional=True, label_reader=True)
+
+
+def test_reader_subtract_feeds_the_unet_z_minus_the_read_label_encoding():
+    """With ``reader_subtract`` the U-Net's input is z_t - lam_t sum_k p_k E(k), p the reader's probabilities
+    (recomputed by hand), the reader is the label decoder, and once the reader has learnt the label the input is
+    u_t = z_t - m_t, the plain DDPM variable, where the label is strong in z_t."""
+    torch.manual_seed(0)
+    cfg = tiny(classes=2, label_reader=True, reader_subtract=True)
+    cfg.process = ProcessConfig(timesteps=50, beta_end=0.2, gammas=[1.0], weight_schedule="shift")
+    m = MTDiffusion(cfg)
+    b = toy_batch(16)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(120):
+        terms = m.losses(b, generator=g)
+        opt.zero_grad()
+        terms["total"].backward()
+        opt.step()
+    assert "l2_reader" not in terms and torch.isfinite(terms["l2_label"])
+    m.eval()
+    seen = {}
+    unet_forward = m.unet.forward
+
+    def spy(z, t, class_labels=None):
+        seen["z"] = z
+        return unet_forward(z, t, class_labels=class_labels)
+
+    m.unet.forward = spy
+    with torch.no_grad():
+        t = torch.full((16,), 40, dtype=torch.long)
+        enc = m.encode(b)
+        z = m.process.sample(b["image"], t, enc, torch.randn(b["image"].shape, generator=g))
+        out = m(z, t)
+        logits = m.read_label(z, t)
+        p = logits.softmax(-1)
+        lam = float(m.process.lam[0, 40])
+        table = torch.stack([m.encode_one("label", torch.tensor([k]))[0] for k in range(2)])
+        expected = z - lam * (p[:, 0, None, None, None] * table[0] + p[:, 1, None, None, None] * table[1])
+        u = z - m.process.shift(t, enc)
+    assert "reader_logits" not in out and torch.allclose(out["label_logits"], logits, atol=1e-6)
+    assert torch.allclose(seen["z"], expected, atol=1e-5)
+    assert torch.equal(logits.argmax(-1), b["label"])
+    assert (seen["z"] - u).abs().max() < 0.1 * (z - u).abs().max()  # the lattice is (almost) all removed
+    with pytest.raises(InputError):
+        MTConfig(classes=2, reader_subtract=True)

@@ -68,6 +68,7 @@ class MTConfig:
     objective: str = "mt"  # "mt" (L0..L3) | "reconstruction" (baseline: masked image at t = 0 -> image)
     prediction: str = "v_prediction"  # what the denoiser outputs: "epsilon" | "v_prediction" (as diffusers)
     label_reader: bool = False  # condition the U-Net on its own reading of the label from z_t (see MTDiffusion)
+    reader_subtract: bool = False  # with the reader: the U-Net sees z_t - lam_t E(p_read); the reader is the decoder
 
     def __post_init__(self):
         if isinstance(self.process, dict):
@@ -86,6 +87,8 @@ class MTConfig:
             raise InputError("a class-conditional model needs classes > 0")
         if self.label_reader and (self.class_conditional or self.classes < 1):
             raise InputError("the label reader needs a generated label modality (classes > 0, not class-conditional)")
+        if self.reader_subtract and not self.label_reader:
+            raise InputError("reader_subtract needs the label reader (label_reader=True)")
         if len(self.process.gammas) != len(self.modalities):
             raise InputError(f"{len(self.process.gammas)} modality scales (gammas) for modalities {self.modalities}")
         if self.image_size % 2 ** (len(self.channels) - 1):
@@ -121,7 +124,9 @@ class MTDiffusion(nn.Module):
         self.process = MultimodalForward(c.process)
         shape = (c.image_channels, c.image_size, c.image_size)
         self.n_label = c.classes if "label" in c.modalities else 0
-        self.split = [c.image_channels, self.n_label, int(c.mask), c.image_channels if c.masked_image else 0]
+        # with reader_subtract the reader is the label decoder, so the U-Net keeps no label channels
+        unet_label = 0 if c.reader_subtract else self.n_label
+        self.split = [c.image_channels, unet_label, int(c.mask), c.image_channels if c.masked_image else 0]
         levels = len(c.channels)
         down = ["DownBlock2D"] * levels
         up = ["UpBlock2D"] * levels
@@ -165,6 +170,10 @@ class MTDiffusion(nn.Module):
             return value
         raise InputError(f"unknown modality {modality!r}")
 
+    def soft_label_map(self, p: torch.Tensor) -> torch.Tensor:
+        """E(p) = sum_k p_k E(k) for class probabilities p (B, K): the expected label encoding."""
+        return torch.einsum("bk,kchw->bchw", p, self._label_maps(self.label_table))
+
     def encode(self, batch: dict) -> list[torch.Tensor]:
         """The true encodings of the batch's modalities, in ``config.modalities`` order."""
         return [torch.zeros_like(batch["image"]) if m == "none" else self.encode_one(m, batch[m])
@@ -178,8 +187,7 @@ class MTDiffusion(nn.Module):
             if m in given:
                 enc.append(self.encode_one(m, given[m]))
             elif m == "label":  # the expected encoding sum_k p_k E(k): what the denoiser's own estimate implies
-                p = out["label_logits"].softmax(-1)
-                enc.append(torch.einsum("bk,kchw->bchw", p, self._label_maps(self.label_table)))
+                enc.append(self.soft_label_map(out["label_logits"].softmax(-1)))
             elif m == "mask":
                 enc.append((2 * out["mask_logits"].sigmoid() - 1).expand(-1, self.shape[0], -1, -1))
             elif m == "masked_image":
@@ -195,23 +203,31 @@ class MTDiffusion(nn.Module):
         class-conditional baseline also takes the label; a model with the masked-image modality also takes the
         masked image as extra input channels (it is given in training and sampling alike, so the denoiser is
         conditioned on it rather than left to guess it from its trace in z_t)."""
-        if self.config.class_conditional and label is None:
+        c = self.config
+        if c.class_conditional and label is None:
             raise InputError("the class-conditional model needs the label")
-        if self.config.masked_image:
-            if masked_image is None:
-                raise InputError("a masked-image model needs the masked image")
+        if c.masked_image and masked_image is None:
+            raise InputError("a masked-image model needs the masked image")
+        cond, read = (label if c.class_conditional else None), None
+        if c.label_reader:
+            read = self.read_label(z, t)
+            p = read.softmax(-1)
+            cond = p @ self.label_embed
+            if c.reader_subtract:
+                # remove the reader's estimate of the label's share of the mean, lam_t E(p): when the reader is
+                # right the U-Net sees u_t, the plain DDPM variable, and no longer has to find and remove the
+                # lattice itself (p is detached: the reader learns from its own cross-entropy)
+                lam = self.process.lam[c.modalities.index("label"), t.long().cpu()].to(z)
+                z = z - lam.view(-1, 1, 1, 1) * self.soft_label_map(p.detach())
+        if c.masked_image:
             z = torch.cat([z, masked_image], dim=1)
-        cond, read = (label if self.config.class_conditional else None), None
-        if self.config.label_reader:
-            read = self.read_label(z[:, : self.shape[0]], t)
-            cond = read.softmax(-1) @ self.label_embed
         y = self.unet(z, t, class_labels=cond).sample
         pred, lab, mask, rec = torch.split(y, self.split, dim=1)
         out = {"pred": pred}
-        if read is not None:
+        if read is not None and not c.reader_subtract:
             out["reader_logits"] = read
         if self.n_label:
-            out["label_logits"] = lab.mean(dim=(2, 3))
+            out["label_logits"] = read if c.reader_subtract else lab.mean(dim=(2, 3))
         if self.config.mask:
             out["mask_logits"] = mask
         if self.config.masked_image:

@@ -57,10 +57,12 @@ def task_data(task: str, squares: int = 3) -> TaskData:
 
 
 def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0, weights: LossWeights | None = None,
-                baseline: bool = False, schedule: str = "bump", label_reader: bool = False) -> MTConfig:
+                baseline: bool = False, schedule: str = "bump", label_reader: bool = False,
+                reader_subtract: bool = False) -> MTConfig:
     """The model for a task; ``channels`` are the 28 px widths (64 px tasks add one level of the last width);
     ``gamma`` and ``schedule`` set the modality weight schedule (``process.lam_schedule``); ``label_reader``
-    conditions the fmnist U-Net on its own reading of the label (``MTConfig.label_reader``)."""
+    conditions the fmnist U-Net on its own reading of the label (``MTConfig.label_reader``); ``reader_subtract``
+    also removes that reading's share of the mean from the U-Net's input (``MTConfig.reader_subtract``)."""
     from ..datasets.images import FASHION_CLASSES
 
     ch = list(channels or [16, 32, 64])
@@ -71,7 +73,8 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
             return MTConfig(image_channels=1, image_size=28, classes=10, class_conditional=True, channels=ch,
                             class_names=list(FASHION_CLASSES))
         return MTConfig(image_channels=1, image_size=28, classes=10, channels=ch, class_names=list(FASHION_CLASSES),
-                        process=process, weights=weights, label_reader=label_reader)
+                        process=process, weights=weights, label_reader=label_reader or reader_subtract,
+                        reader_subtract=reader_subtract)
     ch64 = ch + [ch[-1]]
     if task == "eth80-mask":
         return MTConfig(image_channels=3, image_size=64, mask=True, channels=ch64,
