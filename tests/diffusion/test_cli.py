@@ -23,12 +23,13 @@ def lines(capsys) -> list[dict]:
 def test_train_then_sample(tmp_path, capsys):
     folder = tmp_path / "fm"
     assert main(["diffusion", "train", "--task", "fmnist", "--out", str(folder), "--steps", "2", "--batch-size",
-                 "8", "--device", "cpu", "--schedule", "shift", "--gamma", "2"]) == 0
+                 "8", "--device", "cpu", "--schedule", "shift", "--gamma", "2", "--label-reader", "subtract"]) == 0
     report = lines(capsys)[-1]
     assert report["steps"] == 2 and report["task"] == "fmnist"
     model = load_mt(folder)
     assert model.config.class_names == list(FASHION_CLASSES) and not model.config.class_conditional
     assert model.config.process.weight_schedule == "shift" and model.config.process.gammas == [2.0]
+    assert model.config.label_reader and model.config.reader_subtract
     png = tmp_path / "s.png"
     assert main(["diffusion", "sample", "--model", str(folder), "--out", str(png), "--n", "3", "--steps", "2"]) == 0
     items = lines(capsys)
@@ -63,6 +64,11 @@ def test_user_mistakes(tmp_path, capsys):
     assert "--task must be one of" in capsys.readouterr().err
     assert main(["diffusion", "train", "--task", "fmnist", "--out", str(tmp_path / "x"), "--schedule", "ramp"]) == 2
     assert "weight schedule must be one of" in capsys.readouterr().err
+    assert main(["diffusion", "train", "--task", "fmnist", "--out", str(tmp_path / "x"), "--label-reader", "x"]) == 2
+    assert "--label-reader must be" in capsys.readouterr().err
+    assert main(["diffusion", "train", "--task", "eth80-mask", "--out", str(tmp_path / "x"), "--label-reader",
+                 "subtract"]) == 2
+    assert "label reader belongs to the fmnist" in capsys.readouterr().err
     assert main(["diffusion", "sample", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "a.png")]) == 2
     assert capsys.readouterr().err.startswith("error:")
     assert not (tmp_path / "x").exists() and not (tmp_path / "a.png").exists()

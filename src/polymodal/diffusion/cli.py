@@ -47,6 +47,9 @@ def train_cmd(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     schedule: Annotated[str, typer.Option(help="modality weight schedule: bump | shift")] = "bump",
     gamma: Annotated[float, typer.Option(min=0.0, help="modality scale of the weight schedule")] = 1.0,
+    label_reader: Annotated[str, typer.Option(
+        help="fmnist: none | condition (the U-Net is conditioned on its own reading of the label from z_t) | "
+             "subtract (also fed z_t minus that reading's encoding)")] = "none",
 ) -> None:
     """Train on the task's training split (written atomically as config.json + model.safetensors)."""
     _need_torch()
@@ -60,7 +63,11 @@ def train_cmd(
         raise InputError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     if baseline and task == "eth80-mask":
         raise InputError("eth80-mask has no baseline model")
-    cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule)  # bad options fail before loading
+    if label_reader not in ("none", "condition", "subtract"):
+        raise InputError(f"--label-reader must be none, condition or subtract, got {label_reader!r}")
+    # bad options fail before loading
+    cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule,
+                      label_reader=label_reader != "none", reader_subtract=label_reader == "subtract")
     data = task_data(task)
     torch.manual_seed(seed)
     model = MTDiffusion(cfg)

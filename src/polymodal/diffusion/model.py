@@ -12,9 +12,13 @@ forward mean m_t = sum_i lam_t(i) E_i(x_i) (``process.py``):
 
 The U-Net sees (z_t, t), and the masked image when that modality is given. With ``label_reader`` it is also
 conditioned on its own reading of the label from z_t: a small reader (z_t pooled to 7 x 7, lam_t, sqrt(abar_t)) ->
-class probabilities p -> sum_k p_k e_k added to the time embedding, as a class embedding would be. The inputs are
-still only z_t and t. The U-Net's output channels are split into the task decoders: C channels of the image
-prediction, v by default (z_0_hat = sqrt(abar_t) u_t - sqrt(1 - abar_t) v_hat with u_t = z_t - m_t) or the noise
+class probabilities p -> sum_k p_k e_k added to the time embedding, as a class embedding would be. With
+``reader_subtract`` the U-Net is also fed z_t - lam_t E(p) instead of z_t: when the reader is right that is u_t, the
+plain DDPM variable, so the U-Net no longer has to find and remove the label lattice itself, and the reader is the
+label decoder. The inputs are still only z_t and t.
+
+The U-Net's output channels are split into the task decoders: C channels of the image prediction, v by default
+(z_0_hat = sqrt(abar_t) u_t - sqrt(1 - abar_t) v_hat with u_t = z_t - m_t) or the noise
 (z_0_hat = (u_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)), K channels averaged over space -> class logits,
 1 channel -> mask logits, C channels -> the reconstructed image.
 

@@ -65,6 +65,8 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
     also removes that reading's share of the mean from the U-Net's input (``MTConfig.reader_subtract``)."""
     from ..datasets.images import FASHION_CLASSES
 
+    if (label_reader or reader_subtract) and (task != "fmnist" or baseline):
+        raise InputError("the label reader belongs to the fmnist MT-Diffusion model (not the baseline)")
     ch = list(channels or [16, 32, 64])
     weights = weights or LossWeights()
     process = ProcessConfig(gammas=[gamma], weight_schedule=schedule)
