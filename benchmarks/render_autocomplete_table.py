@@ -42,6 +42,19 @@ def main() -> None:
              "in the header):")
     by_group(rows, mpc, "label_frequency", FREQ, "MRR@10 by the target's training frequency (unseen = not a label: "
              "a miss for every method):")
+    paired = [r for r in rows if "xr_minus_mpc" in r]
+    if paired:
+        print("XR minus MPC in reciprocal rank (MRR x 100), paired per request; 95 % bootstrap interval resampling "
+              "all requests of one target query together; requests where XR / MPC ranks the target higher:")
+        print()
+        print("| variant | " + " | ".join(["all"] + BUCKETS) + " |")
+        print("|---|" + "---|" * (len(BUCKETS) + 1))
+        for r in paired:
+            p = r["xr_minus_mpc"]
+            print(f"| {r['variant']} | " + " | ".join(
+                f"{p[b]['diff']:+.2f} [{p[b]['ci95'][0]:+.2f}, {p[b]['ci95'][1]:+.2f}]; "
+                f"{p[b]['xr_better']} / {p[b]['mpc_better']}" for b in ["all"] + BUCKETS) + " |")
+        print()
     if d.get("libpecos"):
         print()
         print("| same features + tree | MRR@10 polymodal | MRR@10 libpecos | relative difference | train s polymodal "

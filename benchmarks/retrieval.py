@@ -46,13 +46,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from polymodal.datasets import build_text_dataset  # noqa: E402
 from polymodal.modelio import folder_bytes  # noqa: E402
-from polymodal.retrieval.evaluate import (  # noqa: E402
-    paired_difference_ci,
-    recall_metrics,
-    recall_per_row,
-    search_latency,
-)
+from polymodal.retrieval.evaluate import recall_metrics, recall_per_row, search_latency  # noqa: E402
 from polymodal.retrieval.features import feature_config  # noqa: E402
+from polymodal.xmr.metrics import paired_difference_ci  # noqa: E402
 from polymodal.xmr.model import XRLinearConfig  # noqa: E402
 from polymodal.xmr.text_model import XRTextModel  # noqa: E402
 from provenance import commit  # noqa: E402

@@ -11,6 +11,7 @@ from polymodal.autocomplete.evaluate import (
     PREFIX_BUCKETS,
     freq_bucket,
     latency,
+    paired_rr_difference,
     per_request,
     prefix_bucket,
     summarize,
@@ -56,3 +57,17 @@ def test_autocomplete_latency_passes_prev_and_prefix_in_order():
     res = latency(lambda a, b: calls.append((a, b)), ["p1", "p2"], ["x", "y"], n=4, warmup=1)
     assert calls == [("p1", "x"), ("p1", "x"), ("p2", "y"), ("p1", "x"), ("p2", "y")]
     assert res["requests"] == 4 and res["p99_ms"] >= res["p50_ms"] >= 0
+
+
+def test_paired_rr_difference_per_bucket_by_hand():
+    ours = np.array([1.0, 0.5, 0.0, 1 / 3, 1.0, 0.0])
+    mpc = np.array([0.5, 0.5, 1.0, 1 / 3, 0.0, 0.0])
+    buckets = np.array(["1", "1", "7+", "7+", "7+", "2"])
+    targets = ["a", "b", "c", "c", "d", "e"]
+    r = paired_rr_difference(ours, mpc, buckets, targets)
+    assert set(r) == {"all", "1", "2", "7+"}  # empty buckets are left out
+    assert r["all"]["diff"] == pytest.approx(100 * (0.5 - 1.0 + 1.0) / 6, abs=1e-3)
+    assert r["7+"]["diff"] == pytest.approx(0.0, abs=1e-3) and r["7+"]["groups"] == 2  # "c" resampled as one
+    assert (r["7+"]["xr_better"], r["7+"]["mpc_better"], r["7+"]["n"]) == (1, 1, 3)
+    assert r["2"]["ci95"] == [0, 0] and r["1"]["xr_better"] == 1
+

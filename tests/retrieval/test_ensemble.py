@@ -156,21 +156,3 @@ def test_recall_per_row_averages_to_recall_at_10():
     ys = [rng.choice(50, rng.integers(1, 4), replace=False).tolist() for _ in range(300)]
     ids = np.stack([rng.permutation(50)[:12] for _ in range(300)])
     assert 100 * recall_per_row(ys, ids, 10).mean() == pytest.approx(recall_metrics(ys, ids, 50)["R@10"], abs=1e-3)
-
-
-def test_paired_difference_ci_resamples_whole_groups():
-    from polymodal.retrieval.evaluate import paired_difference_ci
-
-    rng = np.random.default_rng(0)
-    a, b = rng.random(400), rng.random(400)
-    r = paired_difference_ci(a, a, rng.integers(0, 50, 400))
-    assert r["diff"] == 0 and r["ci95"] == [0, 0]
-    groups = np.repeat(np.arange(40), 10)
-    r = paired_difference_ci(a, b, groups, n_boot=4000)
-    assert r["groups"] == 40 and r["ci95"][0] < r["diff"] < r["ci95"][1]
-    # the group bootstrap's spread matches the closed-form standard error of a mean of group means
-    d = (a - b).reshape(40, 10).mean(1)
-    se = 100 * d.std(ddof=1) / np.sqrt(40)
-    assert (r["ci95"][1] - r["ci95"][0]) / (2 * 1.96) == pytest.approx(se, rel=0.15)
-    with pytest.raises(InputError, match="equal, non-zero lengths"):
-        paired_difference_ci(a, b[:-1], groups)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from polymodal.xmr.metrics import ranking_metrics, topk_from_scores
+from polymodal.errors import InputError
+from polymodal.xmr.metrics import paired_difference_ci, ranking_metrics, topk_from_scores
 
 
 def _brute(truth: list[set], ranked: list[list[int]], k: int):
@@ -57,3 +58,19 @@ def test_score_matrix_input_ranks_by_score():
     res = ranking_metrics(Y, S, ks=(1, 3))
     assert res["P@1"] == pytest.approx(0.0)
     assert res["R@3"] == pytest.approx(100 * 2 / 3)
+
+
+def test_paired_difference_ci_resamples_whole_groups():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(400), rng.random(400)
+    r = paired_difference_ci(a, a, rng.integers(0, 50, 400))
+    assert r["diff"] == 0 and r["ci95"] == [0, 0]
+    groups = np.repeat(np.arange(40), 10)
+    r = paired_difference_ci(a, b, groups, n_boot=4000)
+    assert r["groups"] == 40 and r["ci95"][0] < r["diff"] < r["ci95"][1]
+    # the group bootstrap's spread matches the closed-form standard error of a mean of group means
+    d = (a - b).reshape(40, 10).mean(1)
+    se = 100 * d.std(ddof=1) / np.sqrt(40)
+    assert (r["ci95"][1] - r["ci95"][0]) / (2 * 1.96) == pytest.approx(se, rel=0.15)
+    with pytest.raises(InputError, match="equal, non-zero lengths"):
+        paired_difference_ci(a, b[:-1], groups)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..timing import latency as timed
+from ..xmr.metrics import paired_difference_ci
 
 PREFIX_BUCKETS = (("1", 1, 1), ("2", 2, 2), ("3", 3, 3), ("4-6", 4, 6), ("7+", 7, 10**9))
 FREQ_BUCKETS = (("unseen", 0, 0), ("1", 1, 1), ("2-5", 2, 5), ("6-20", 6, 20), ("21+", 21, 10**12))
@@ -98,10 +99,25 @@ def evaluate(model, prev: Sequence[str], prefix: Sequence[str], targets: Sequenc
     wrap = progress or (lambda it, **_: it)
     ours = [model.suggest(a, b, k) for a, b in wrap(list(zip(prev, prefix)), desc="suggest")]
     mpc = [model.mpc_.suggest(normalize_prefix(b), k) for b in prefix]
-    out = {"xr": summarize(per_request(ours, targets, k), groups, k),
-           "mpc": summarize(per_request(mpc, targets, k), groups, k)}
+    ours_r, mpc_r = per_request(ours, targets, k), per_request(mpc, targets, k)
+    out = {"xr": summarize(ours_r, groups, k), "mpc": summarize(mpc_r, groups, k),
+           "xr_minus_mpc": paired_rr_difference(ours_r["rr"], mpc_r["rr"], plen, targets)}
     if latency_requests:
         out["latency"] = latency(lambda a, b: model.suggest(a, b, k), prev, prefix, latency_requests)
+    return out
+
+
+def paired_rr_difference(ours: np.ndarray, mpc: np.ndarray, buckets: np.ndarray, targets: Sequence[str]) -> dict:
+    """XR minus MPC reciprocal rank (MRR x 100), overall and per prefix-length bucket, with a 95 % bootstrap
+    interval that resamples all requests for one target query together; ``xr_better`` / ``mpc_better`` count the
+    requests where the two rank the target differently."""
+    targets = np.asarray(targets, dtype=object)
+    out = {}
+    for name, sel in [("all", np.ones(len(ours), dtype=bool))] + [(b[0], buckets == b[0]) for b in PREFIX_BUCKETS]:
+        if sel.any():
+            d = ours[sel] - mpc[sel]
+            out[name] = {**paired_difference_ci(ours[sel], mpc[sel], targets[sel]),
+                         "xr_better": int((d > 0).sum()), "mpc_better": int((d < 0).sum()), "n": int(sel.sum())}
     return out
 
 

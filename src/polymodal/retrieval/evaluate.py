@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import InputError
 from ..timing import latency
 from ..xmr.metrics import labels_to_csr, ranking_metrics
 
@@ -31,20 +30,3 @@ def recall_per_row(label_lists: Sequence[Sequence[int]], ids: np.ndarray, k: int
             top = set(row[:k].tolist())
             out[i] = sum(y in top for y in set(ys)) / len(set(ys))
     return out
-
-
-def paired_difference_ci(a: np.ndarray, b: np.ndarray, groups: Sequence, n_boot: int = 2000,
-                         seed: int = 0) -> dict[str, float]:
-    """Mean of a - b in percent and its 95 % bootstrap interval, resampling whole groups (e.g. every test row of
-    one query string together, since rows of one query are not independent)."""
-    if not len(a) == len(b) == len(groups) or not len(a):
-        raise InputError(f"paired values need equal, non-zero lengths, got {len(a)}, {len(b)}, {len(groups)}")
-    diff = np.asarray(a, float) - np.asarray(b, float)
-    _, g = np.unique(np.asarray(groups), return_inverse=True)
-    sums, counts = np.bincount(g, weights=diff), np.bincount(g)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(sums), (n_boot, len(sums)))
-    boots = sums[picks].sum(1) / counts[picks].sum(1)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return {"diff": round(100 * diff.mean(), 4), "ci95": [round(100 * lo, 4), round(100 * hi, 4)],
-            "groups": int(len(sums)), "n_boot": n_boot}

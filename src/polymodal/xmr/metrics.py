@@ -14,8 +14,12 @@ each averaged over all rows, reported in percent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
+
+from ..errors import InputError
 
 
 def topk_with_scores(S: sp.spmatrix, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,3 +94,20 @@ def labels_to_csr(label_lists, n_labels: int) -> sp.csr_matrix:
     cols = np.fromiter((c for x in label_lists for c in x), dtype=np.int64, count=sum(lens))
     rows = np.repeat(np.arange(len(label_lists)), lens)
     return sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(label_lists), n_labels))
+
+
+def paired_difference_ci(a: np.ndarray, b: np.ndarray, groups: Sequence, n_boot: int = 2000,
+                         seed: int = 0) -> dict[str, float]:
+    """Mean of a - b in percent and its 95 % bootstrap interval, resampling whole groups (e.g. every test row of
+    one query string together, since rows of one query are not independent)."""
+    if not len(a) == len(b) == len(groups) or not len(a):
+        raise InputError(f"paired values need equal, non-zero lengths, got {len(a)}, {len(b)}, {len(groups)}")
+    diff = np.asarray(a, float) - np.asarray(b, float)
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    sums, counts = np.bincount(g, weights=diff), np.bincount(g)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(sums), (n_boot, len(sums)))
+    boots = sums[picks].sum(1) / counts[picks].sum(1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return {"diff": round(100 * diff.mean(), 4), "ci95": [round(100 * lo, 4), round(100 * hi, 4)],
+            "groups": int(len(sums)), "n_boot": n_boot}
