@@ -26,6 +26,10 @@ def fmnist(res: dict) -> str:
         proc = r["config"]["process"]
         sched = "-" if r["config"]["class_conditional"] else \
             f"{proc['weight_schedule']}, gamma {'/'.join(f'{g:g}' for g in proc['gammas'])}"
+        if r["config"].get("reader_subtract"):
+            sched += ", reader subtracts"
+        elif r["config"].get("label_reader"):
+            sched += ", label reader"
         lines.append(f"| {name} | {sched} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | {last} | "
                      f"{100 * r['macro_precision']:.1f} | {100 * r['macro_recall']:.1f} | {r['fd']:.2f} | "
                      f"{r['train']['steps_per_second']:.2f} | {r['sample_seconds_64_ddim50']:.1f} | {r['commit']} |")
