@@ -30,6 +30,19 @@ def toy_batch(n=8, seed=0):
     return {"image": image, "label": label, "mask": mask.long()}
 
 
+def spy_on_unet(m) -> dict:
+    """Record what the model's U-Net is called with (its input ``z`` and ``class_labels``) in the returned dict."""
+    seen = {}
+    unet_forward = m.unet.forward
+
+    def spy(z, t, class_labels=None):
+        seen.update(z=z, class_labels=class_labels)
+        return unet_forward(z, t, class_labels=class_labels)
+
+    m.unet.forward = spy
+    return seen
+
+
 def test_encoders():
     torch.manual_seed(0)
     m = MTDiffusion(tiny(classes=3, mask=True))
@@ -229,14 +242,7 @@ def test_label_reader_learns_the_label_and_conditions_the_unet():
         history.append(float(terms["l2_reader"]))
     assert sum(history[-10:]) / 10 < 0.5 * sum(history[:10]) / 10
     m.eval()
-    seen = {}
-    unet_forward = m.unet.forward
-
-    def spy(z, t, class_labels=None):
-        seen["class_labels"] = class_labels
-        return unet_forward(z, t, class_labels=class_labels)
-
-    m.unet.forward = spy
+    seen = spy_on_unet(m)
     with torch.no_grad():
         t = torch.full((16,), 40, dtype=torch.long)  # lam_t near its top under "shift"
         z = m.process.sample(b["image"], t, m.encode(b), torch.randn(b["image"].shape, generator=g))
@@ -269,14 +275,7 @@ def test_reader_subtract_feeds_the_unet_z_minus_the_read_label_encoding():
         opt.step()
     assert "l2_reader" not in terms and torch.isfinite(terms["l2_label"])
     m.eval()
-    seen = {}
-    unet_forward = m.unet.forward
-
-    def spy(z, t, class_labels=None):
-        seen["z"] = z
-        return unet_forward(z, t, class_labels=class_labels)
-
-    m.unet.forward = spy
+    seen = spy_on_unet(m)
     with torch.no_grad():
         t = torch.full((16,), 40, dtype=torch.long)
         enc = m.encode(b)
