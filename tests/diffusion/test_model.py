@@ -138,8 +138,8 @@ def test_the_generated_label_is_the_one_the_chain_carried(monkeypatch):
     forward = m.forward
     seen = []
 
-    def fake(z, t, label=None, masked_image=None):
-        out = forward(z, t, label, masked_image)
+    def fake(z, t, label=None, masked_image=None, read=None):
+        out = forward(z, t, label, masked_image, read)
         late = int(t[0]) < 5
         logits = torch.tensor([0.0, 3.0, 0.0] if late else [2.0, 0.0, 0.0]).expand(len(z), 3)
         seen.append((int(t[0]), logits[0].log_softmax(-1)))
@@ -293,3 +293,30 @@ def test_reader_subtract_feeds_the_unet_z_minus_the_read_label_encoding():
     assert (seen["z"] - u).abs().max() < 0.1 * (z - u).abs().max()  # the lattice is (almost) all removed
     with pytest.raises(InputError):
         MTConfig(classes=2, reader_subtract=True)
+
+
+def test_sampling_conditions_on_the_label_reading_carried_along_the_chain():
+    """With the reader, each sampling step conditions the U-Net on softmax(sum_s lam_s log p_s) over the readings
+    p_s so far (recomputed here from the recorded readings); the generated label is that sum's argmax, and
+    ``carry_reading=False`` conditions on the step's own reading."""
+    torch.manual_seed(0)
+    cfg = tiny(classes=3, label_reader=True, reader_subtract=True)
+    cfg.process = ProcessConfig(timesteps=50, beta_end=0.2, gammas=[1.0], weight_schedule="shift")
+    m = MTDiffusion(cfg)
+    readings, conds = [], []
+    read = m.read_label
+    m.read_label = lambda z, t: (readings.append((int(t[0]), read(z, t))) or readings[-1][1])
+    seen = spy_on_unet(m)
+    forward = m.unet.forward
+    m.unet.forward = lambda z, t, class_labels=None: (conds.append(class_labels) or forward(z, t, class_labels))
+    g = m.generate(4, "ddim", 5, generator=torch.Generator().manual_seed(0))
+    acc = 0.0
+    for (t, r), c in zip(readings, conds):
+        acc = acc + (float(m.process.lam[0, t]) + 1e-6) * r.log_softmax(-1)
+        assert torch.allclose(c, acc.softmax(-1) @ m.label_embed, atol=1e-5)
+    assert len(readings) == 5 and torch.equal(g["label"], acc.argmax(-1))
+    assert torch.equal(g["label_final"], readings[-1][1].argmax(-1))
+    readings.clear(), conds.clear()
+    m.generate(4, "ddim", 5, generator=torch.Generator().manual_seed(0), carry_reading=False)
+    assert all(torch.allclose(c, r.softmax(-1) @ m.label_embed, atol=1e-5) for (_, r), c in zip(readings, conds))
+    assert seen["z"].shape == (4, 1, 8, 8)
