@@ -114,8 +114,9 @@ def fmnist(args) -> dict:
     uniform = torch.arange(n) % 10
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
     for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights,
-                                                   schedule=args.schedule, label_reader=args.label_reader,
-                                                   reader_subtract=args.reader_subtract)),
+                                                   schedule=args.schedule,
+                                                   reader="subtract" if args.reader_subtract else
+                                                   "condition" if args.label_reader else "none")),
                       ("class-conditional", task_config("fmnist", args.channels, baseline=True))):
         model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}

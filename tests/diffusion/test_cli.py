@@ -65,7 +65,7 @@ def test_user_mistakes(tmp_path, capsys):
     assert main(["diffusion", "train", "--task", "fmnist", "--out", str(tmp_path / "x"), "--schedule", "ramp"]) == 2
     assert "weight schedule must be one of" in capsys.readouterr().err
     assert main(["diffusion", "train", "--task", "fmnist", "--out", str(tmp_path / "x"), "--label-reader", "x"]) == 2
-    assert "--label-reader must be" in capsys.readouterr().err
+    assert "the label reader must be one of none, condition, subtract" in capsys.readouterr().err
     assert main(["diffusion", "train", "--task", "eth80-mask", "--out", str(tmp_path / "x"), "--label-reader",
                  "subtract"]) == 2
     assert "label reader belongs to the fmnist" in capsys.readouterr().err

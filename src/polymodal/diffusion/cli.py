@@ -63,11 +63,8 @@ def train_cmd(
         raise InputError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     if baseline and task == "eth80-mask":
         raise InputError("eth80-mask has no baseline model")
-    if label_reader not in ("none", "condition", "subtract"):
-        raise InputError(f"--label-reader must be none, condition or subtract, got {label_reader!r}")
     # bad options fail before loading
-    cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule,
-                      label_reader=label_reader != "none", reader_subtract=label_reader == "subtract")
+    cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule, reader=label_reader)
     data = task_data(task)
     torch.manual_seed(seed)
     model = MTDiffusion(cfg)

@@ -19,6 +19,7 @@ from .model import LossWeights, MTConfig
 from .process import ProcessConfig
 
 TASKS = ("fmnist", "eth80-mask", "eth80-masked", "isbi-masked")
+READERS = ("none", "condition", "subtract")  # the fmnist label reader (MTConfig.label_reader / reader_subtract)
 
 
 @dataclass
@@ -57,15 +58,16 @@ def task_data(task: str, squares: int = 3) -> TaskData:
 
 
 def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0, weights: LossWeights | None = None,
-                baseline: bool = False, schedule: str = "bump", label_reader: bool = False,
-                reader_subtract: bool = False) -> MTConfig:
+                baseline: bool = False, schedule: str = "bump", reader: str = "none") -> MTConfig:
     """The model for a task; ``channels`` are the 28 px widths (64 px tasks add one level of the last width);
-    ``gamma`` and ``schedule`` set the modality weight schedule (``process.lam_schedule``); ``label_reader``
-    conditions the fmnist U-Net on its own reading of the label (``MTConfig.label_reader``); ``reader_subtract``
+    ``gamma`` and ``schedule`` set the modality weight schedule (``process.lam_schedule``); ``reader`` (fmnist):
+    ``condition`` conditions the U-Net on its own reading of the label (``MTConfig.label_reader``), ``subtract``
     also removes that reading's share of the mean from the U-Net's input (``MTConfig.reader_subtract``)."""
     from ..datasets.images import FASHION_CLASSES
 
-    if (label_reader or reader_subtract) and (task != "fmnist" or baseline):
+    if reader not in READERS:
+        raise InputError(f"the label reader must be one of {', '.join(READERS)}, got {reader!r}")
+    if reader != "none" and (task != "fmnist" or baseline):
         raise InputError("the label reader belongs to the fmnist MT-Diffusion model (not the baseline)")
     ch = list(channels or [16, 32, 64])
     weights = weights or LossWeights()
@@ -75,8 +77,8 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
             return MTConfig(image_channels=1, image_size=28, classes=10, class_conditional=True, channels=ch,
                             class_names=list(FASHION_CLASSES))
         return MTConfig(image_channels=1, image_size=28, classes=10, channels=ch, class_names=list(FASHION_CLASSES),
-                        process=process, weights=weights, label_reader=label_reader or reader_subtract,
-                        reader_subtract=reader_subtract)
+                        process=process, weights=weights, label_reader=reader != "none",
+                        reader_subtract=reader == "subtract")
     ch64 = ch + [ch[-1]]
     if task == "eth80-mask":
         return MTConfig(image_channels=3, image_size=64, mask=True, channels=ch64,
