@@ -113,38 +113,47 @@ def fmnist(args) -> dict:
     out = {"judge": judge_info, "samples": n, "fd_train_vs_test": floor, "models": {}}
     uniform = torch.arange(n) % 10
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
-    for name, cfg in (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights,
-                                                   schedule=args.schedule,
-                                                   reader="subtract" if args.reader_subtract else
-                                                   "condition" if args.label_reader else "none")),
-                      ("class-conditional", task_config("fmnist", args.channels, baseline=True))):
+    reader = "subtract" if args.reader_subtract else "condition" if args.label_reader else "none"
+    models = (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights, schedule=args.schedule,
+                                           reader=reader, class_dropout=args.class_dropout)),
+              ("class-conditional", task_config("fmnist", args.channels, baseline=True,
+                                                class_dropout=args.class_dropout)))
+    for name, cfg in models:
         model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}
-        gen = generate_many(model, n, args.sample_steps, seed=1000, **kw)
-        labels = gen["label"] if "label" in gen else uniform
-        feats = predict(judge, gen["image"], fn=lambda m, x: m.features(x))  # one pass: features, then head
-        judged = judge.head(feats).argmax(-1)
-        row = {"train": info, "params": sum(p.numel() for p in model.parameters()),
-               "fd": frechet_distance(feats.numpy(), real_feats),
-               **label_agreement(labels.numpy(), judged.numpy(), 10),
-               "generated_label_counts": np.bincount(labels.numpy(), minlength=10).tolist(),
-               "sample_seconds_64_ddim50": sampling_time(model, **({"label": torch.arange(64) % 10} if kw else {})),
-               "config": cfg.to_dict(), "commit": commit()}
-        if "label_final" in gen:  # the label decoder's reading at the last step only (clean image, lam ~ 0)
-            row["agreement_last_step_label"] = float((gen["label_final"] == judged).float().mean())
-            # diagnostic: the same model conditioned on a given label through its encoding (sampler's m_hat)
-            cond = generate_many(model, n, args.sample_steps, seed=1000, given={"label": uniform})
-            row["agreement_label_given"] = float((predict(judge, cond["image"]).argmax(-1) == uniform)
-                                                 .float().mean())
-        out["models"][name] = row
-        print(f"fmnist {name}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
-              f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",
-              flush=True)
-        order = torch.argsort(labels[:80], stable=True)
-        contact_sheet([gen["image"][:80][order][i: i + 16] for i in range(0, 80, 16)],
-                      args.results / f"diffusion_fmnist_{name}.png")
-    mt, base = out["models"]["mt-diffusion"], out["models"]["class-conditional"]
-    out["fd_ratio_mt_over_baseline"] = mt["fd"] / base["fd"]
+        for k, scale in enumerate(args.guidance):  # one row per guidance scale; "name" alone at the first scale
+            key = name if k == 0 else f"{name} guidance {scale:g}"
+            gen = generate_many(model, n, args.sample_steps, seed=1000, guidance=scale, **kw)
+            labels = gen["label"] if "label" in gen else uniform
+            feats = predict(judge, gen["image"], fn=lambda m, x: m.features(x))  # one pass: features, then head
+            judged = judge.head(feats).argmax(-1)
+            row = {"train": info, "params": sum(p.numel() for p in model.parameters()), "guidance": scale,
+                   "fd": frechet_distance(feats.numpy(), real_feats),
+                   **label_agreement(labels.numpy(), judged.numpy(), 10),
+                   "generated_label_counts": np.bincount(labels.numpy(), minlength=10).tolist(),
+                   "sample_seconds_64_ddim50": sampling_time(
+                       model, guidance=scale, **({"label": torch.arange(64) % 10} if kw else {})),
+                   "config": cfg.to_dict(), "commit": commit()}
+            if "label_final" in gen:  # the label decoder's reading at the last step only (clean image, lam ~ 0)
+                row["agreement_last_step_label"] = float((gen["label_final"] == judged).float().mean())
+            if "label_final" in gen and k == 0 and not args.skip_diagnostics:
+                # diagnostic: the same model conditioned on a given label through its encoding (sampler's m_hat)
+                cond = generate_many(model, n, args.sample_steps, seed=1000, given={"label": uniform})
+                row["agreement_label_given"] = float((predict(judge, cond["image"]).argmax(-1) == uniform)
+                                                     .float().mean())
+            out["models"][key] = row
+            print(f"fmnist {key}: agreement {row['agreement']:.3f} FD {row['fd']:.2f} (floor {floor:.2f}) "
+                  f"train {info['steps_per_second']:.2f} steps/s, 64 samples {row['sample_seconds_64_ddim50']:.0f} s",
+                  flush=True)
+            order = torch.argsort(labels[:80], stable=True)
+            suffix = "" if k == 0 else f"_guidance{scale:g}"
+            contact_sheet([gen["image"][:80][order][i: i + 16] for i in range(0, 80, 16)],
+                          args.results / f"diffusion_fmnist_{name}{args.suffix}{suffix}.png")
+    out["fd_ratio_mt_over_baseline"] = {}
+    for k, scale in enumerate(args.guidance):
+        key = "" if k == 0 else f" guidance {scale:g}"
+        mt, base = out["models"]["mt-diffusion" + key], out["models"]["class-conditional" + key]
+        out["fd_ratio_mt_over_baseline"][f"{scale:g}"] = mt["fd"] / base["fd"]
     return out
 
 
@@ -238,6 +247,14 @@ def main(argv=None) -> int:
                     help="fmnist: condition the U-Net on its own reading of the label (MTConfig.label_reader)")
     ap.add_argument("--reader-subtract", action="store_true",
                     help="fmnist: the U-Net also sees z_t minus the reader's label encoding (MTConfig.reader_subtract)")
+    ap.add_argument("--class-dropout", type=float, default=0.0,
+                    help="fmnist: share of training examples given the null class conditioning (both models), so "
+                         "that sampling can use classifier-free guidance (MTConfig.class_dropout)")
+    ap.add_argument("--guidance", type=float, nargs="+", default=[1.0],
+                    help="fmnist: classifier-free guidance scales to evaluate (1: none; others need --class-dropout)")
+    ap.add_argument("--skip-diagnostics", action="store_true",
+                    help="fmnist: skip the MT model's label-given diagnostic run")
+    ap.add_argument("--suffix", default="", help="appended to the result file names (diffusion_<part><suffix>.json)")
     ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the weight schedule")
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--l2", type=float, default=1.0)
@@ -258,7 +275,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         res = parts[name](args)
         res.update(seconds=time.perf_counter() - t0, steps=args.steps, threads=args.threads)
-        write_json(args.results / f"diffusion_{name}.json", res)
+        write_json(args.results / f"diffusion_{name}{args.suffix}.json", res)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Markdown tables for docs/diffusion.md from the JSON that benchmarks/diffusion.py writes.
 
-    .venv/bin/python benchmarks/render_diffusion_table.py
+    .venv/bin/python benchmarks/render_diffusion_table.py [SUFFIX]   # SUFFIX: the benchmark's --suffix
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ def fmnist(res: dict) -> str:
              f"each; judge: a CNN trained on the real training images, {100 * res['judge']['test_accuracy']:.1f}% "
              f"test accuracy. Frechet distance on the judge's 128-d features against the test images; the same "
              f"distance between {res['samples']} real training and test images is {res['fd_train_vs_test']:.2f}.",
-             "", "| model | schedule | params | label agreement % | (last-step label) | macro precision % | "
+             "", "| model | schedule | guidance | params | label agreement % | (last-step label) | macro precision % | "
              "macro recall % | Frechet distance | train steps/s | 64 samples, DDIM 50 (s) | code |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res["models"].items():
         last = r.get("agreement_last_step_label")
         last = f"{100 * last:.1f}" if last is not None else "given"
@@ -30,14 +30,19 @@ def fmnist(res: dict) -> str:
             sched += ", reader subtracts"
         elif r["config"].get("label_reader"):
             sched += ", label reader"
-        lines.append(f"| {name} | {sched} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | {last} | "
+        if r["config"].get("class_dropout"):
+            sched += f", class dropout {r['config']['class_dropout']:g}"
+        lines.append(f"| {name} | {sched} | {r.get('guidance', 1):g} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | {last} | "
                      f"{100 * r['macro_precision']:.1f} | {100 * r['macro_recall']:.1f} | {r['fd']:.2f} | "
                      f"{r['train']['steps_per_second']:.2f} | {r['sample_seconds_64_ddim50']:.1f} | {r['commit']} |")
     given = res["models"]["mt-diffusion"].get("agreement_label_given")
     if given is not None:
         lines += ["", f"MT-Diffusion conditioned on a given label (its encoding inserted by the sampler, not "
                       f"generated): {100 * given:.1f}% agreement."]
-    lines += ["", f"Frechet distance ratio, MT-Diffusion / class-conditional: {res['fd_ratio_mt_over_baseline']:.3f}",
+    ratios = res["fd_ratio_mt_over_baseline"]
+    ratios = ratios if isinstance(ratios, dict) else {"1": ratios}  # files written before guidance: one ratio
+    lines += ["", "Frechet distance ratio, MT-Diffusion / class-conditional: " +
+              ", ".join(f"{r:.3f} (guidance {s})" for s, r in ratios.items()),
               "", "Per class (MT-Diffusion; the judge's label taken as the truth):", "",
               "| class | generated | precision % | recall % |", "|---|---|---|---|"]
     mt = res["models"]["mt-diffusion"]
@@ -79,10 +84,11 @@ def masked(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    suffix = (argv if argv is not None else sys.argv[1:] or [""])[0]  # e.g. _guidance: diffusion_<part>_guidance.json
     found = False
     for name, fn in (("fmnist", fmnist), ("mask", mask), ("masked", masked)):
-        path = RESULTS / f"diffusion_{name}.json"
+        path = RESULTS / f"diffusion_{name}{suffix}.json"
         if path.exists():
             found = True
             print(fn(json.loads(path.read_text())))

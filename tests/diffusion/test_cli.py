@@ -23,15 +23,17 @@ def lines(capsys) -> list[dict]:
 def test_train_then_sample(tmp_path, capsys):
     folder = tmp_path / "fm"
     assert main(["diffusion", "train", "--task", "fmnist", "--out", str(folder), "--steps", "2", "--batch-size",
-                 "8", "--device", "cpu", "--schedule", "shift", "--gamma", "2", "--label-reader", "subtract"]) == 0
+                 "8", "--device", "cpu", "--schedule", "shift", "--gamma", "2", "--label-reader", "subtract",
+                 "--class-dropout", "0.2"]) == 0
     report = lines(capsys)[-1]
     assert report["steps"] == 2 and report["task"] == "fmnist"
     model = load_mt(folder)
     assert model.config.class_names == list(FASHION_CLASSES) and not model.config.class_conditional
     assert model.config.process.weight_schedule == "shift" and model.config.process.gammas == [2.0]
-    assert model.config.label_reader and model.config.reader_subtract
+    assert model.config.label_reader and model.config.reader_subtract and model.config.class_dropout == 0.2
     png = tmp_path / "s.png"
-    assert main(["diffusion", "sample", "--model", str(folder), "--out", str(png), "--n", "3", "--steps", "2"]) == 0
+    assert main(["diffusion", "sample", "--model", str(folder), "--out", str(png), "--n", "3", "--steps", "2",
+                 "--guidance", "2"]) == 0
     items = lines(capsys)
     assert [i["index"] for i in items] == [0, 1, 2] and all(i["label"] in FASHION_CLASSES for i in items)
     with Image.open(png) as im:
@@ -57,6 +59,9 @@ def test_reconstruct_fills_squares_of_real_image_files(tmp_path, capsys):
         assert im.size[1] == 3 * (64 + 2) + 2  # original, masked, filled
     assert main(["diffusion", "sample", "--model", str(folder), "--out", str(png)]) == 2
     assert "use `polymodal diffusion reconstruct`" in capsys.readouterr().err
+    assert main(["diffusion", "train", "--task", "isbi-masked", "--out", str(tmp_path / "y"), "--steps", "1",
+                 "--class-dropout", "0.1"]) == 2
+    assert "class dropout (for guidance) needs a class-conditioned fmnist model" in capsys.readouterr().err
 
 
 def test_user_mistakes(tmp_path, capsys):

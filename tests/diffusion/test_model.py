@@ -320,3 +320,61 @@ def test_sampling_conditions_on_the_label_reading_carried_along_the_chain():
     m.generate(4, "ddim", 5, generator=torch.Generator().manual_seed(0), carry_reading=False)
     assert all(torch.allclose(c, r.softmax(-1) @ m.label_embed, atol=1e-5) for (_, r), c in zip(readings, conds))
     assert seen["z"].shape == (4, 1, 8, 8)
+
+
+def test_class_dropout_gives_a_share_of_examples_the_null_conditioning():
+    """Training with ``class_dropout`` p hands the baseline's U-Net the null class id (``classes``) and the reader
+    model a zero class embedding on about p of the examples (a binomial bound on 2,000 draws), and the rest their
+    usual conditioning."""
+    torch.manual_seed(0)
+    n, p = 2000, 0.25
+    base = MTDiffusion(tiny(classes=2, class_conditional=True, class_dropout=p))
+    seen = spy_on_unet(base)
+    batch = toy_batch(n)
+    base.losses(batch, torch.Generator().manual_seed(1))
+    null = seen["class_labels"] == 2
+    assert abs(float(null.float().mean()) - p) < 4 * (p * (1 - p) / n) ** 0.5
+    assert torch.equal(seen["class_labels"][~null], batch["label"][~null])
+    reader = MTDiffusion(tiny(classes=2, label_reader=True, class_dropout=p))
+    seen = spy_on_unet(reader)
+    reader.losses(batch, torch.Generator().manual_seed(1))
+    zero = seen["class_labels"].abs().sum(1) == 0
+    assert torch.equal(zero, null)  # the same generator, the same draws
+    with pytest.raises(InputError, match="class_dropout needs class conditioning"):
+        tiny(classes=2, class_dropout=0.1)
+    with pytest.raises(InputError, match=r"class_dropout must be in \[0, 1\)"):
+        tiny(classes=2, class_conditional=True, class_dropout=1.0)
+
+
+@pytest.mark.parametrize("reader", [False, True])
+def test_guidance_extrapolates_from_the_null_to_the_conditional_prediction(monkeypatch, reader):
+    """Each guided sampling step hands the sampler pred_null + s (pred_cond - pred_null), the two predictions
+    computed here directly from the model at the same (z_t, t) with and without the null conditioning."""
+    import polymodal.diffusion.sampling as sampling
+
+    torch.manual_seed(0)
+    kw = {"label_reader": True, "reader_subtract": True} if reader else {"class_conditional": True}
+    m = MTDiffusion(tiny(classes=3, class_dropout=0.1, **kw)).eval()
+    label = None if reader else torch.tensor([0, 1, 2, 1])
+    z, t = torch.randn(4, 1, 8, 8), torch.full((4,), 30)
+    got = {}
+
+    def one_step(model, process, shape, *a, **k):
+        got["pred"], _, out = model(z, t)
+        return z, out
+
+    monkeypatch.setattr(sampling, "sample", one_step)
+    m.generate(4, guidance=2.5, label=label)
+    with torch.no_grad():
+        read = m.read_label(z, t).log_softmax(-1) * (float(m.process.lam[0, 30]) + 1e-6) if reader else None
+        cond = m(z, t, label, read=read)["pred"]
+        null = m(z, t, label, read=read, drop=torch.ones(4, dtype=torch.bool))["pred"]
+    assert not torch.allclose(cond, null, atol=1e-4)  # the null conditioning changes the prediction
+    assert torch.allclose(got["pred"], null + 2.5 * (cond - null), atol=1e-5)
+    m.generate(4, guidance=1.0, label=label)
+    assert torch.allclose(got["pred"], cond, atol=1e-5)
+    plain = MTDiffusion(tiny(classes=3, **kw))
+    with pytest.raises(InputError, match="guidance needs a model trained with class_dropout"):
+        plain.generate(4, guidance=2.0, label=label)
+    with pytest.raises(InputError, match="guidance must be >= 0"):
+        m.generate(4, guidance=-1.0, label=label)

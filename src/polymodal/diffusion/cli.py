@@ -50,6 +50,9 @@ def train_cmd(
     label_reader: Annotated[str, typer.Option(
         help="fmnist: none | condition (the U-Net is conditioned on its own reading of the label from z_t) | "
              "subtract (also fed z_t minus that reading's encoding)")] = "none",
+    class_dropout: Annotated[float, typer.Option(
+        min=0.0, max=0.99, help="fmnist, the baseline or a label reader: share of training examples given the null "
+                                "class conditioning, so that `sample --guidance` can be used")] = 0.0,
 ) -> None:
     """Train on the task's training split (written atomically as config.json + model.safetensors)."""
     _need_torch()
@@ -64,7 +67,8 @@ def train_cmd(
     if baseline and task == "eth80-mask":
         raise InputError("eth80-mask has no baseline model")
     # bad options fail before loading
-    cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule, reader=label_reader)
+    cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule, reader=label_reader,
+                      class_dropout=class_dropout)
     data = task_data(task)
     torch.manual_seed(seed)
     model = MTDiffusion(cfg)
@@ -81,6 +85,8 @@ def sample_cmd(
     sampler: Annotated[str, typer.Option(help="ddim | ddpm")] = "ddim",
     steps: Annotated[int, typer.Option(min=1)] = 50,
     seed: int = 0,
+    guidance: Annotated[float, typer.Option(
+        min=0.0, help="classifier-free guidance scale (1: none); needs a model trained with --class-dropout")] = 1.0,
 ) -> None:
     """Generate n items jointly (image + label or image + mask); prints one JSON line per item."""
     _need_torch()
@@ -91,7 +97,8 @@ def sample_cmd(
     m = _load(model, masked=False)
     c = m.config
     label = torch.arange(n) % c.classes if c.class_conditional else None
-    gen = m.generate(n, sampler, steps, generator=torch.Generator().manual_seed(seed), label=label)
+    gen = m.generate(n, sampler, steps, generator=torch.Generator().manual_seed(seed), label=label,
+                     guidance=guidance)
     labels = gen.get("label", label)
     rows = [gen["image"]] + ([gen["mask"]] if "mask" in gen else [])
     contact_sheet(rows, out)

@@ -73,6 +73,7 @@ class MTConfig:
     prediction: str = "v_prediction"  # what the denoiser outputs: "epsilon" | "v_prediction" (as diffusers)
     label_reader: bool = False  # condition the U-Net on its own reading of the label from z_t (see MTDiffusion)
     reader_subtract: bool = False  # with the reader: the U-Net sees z_t - lam_t E(p_read); the reader is the decoder
+    class_dropout: float = 0.0  # training: share of examples whose class conditioning is replaced by the null one
 
     def __post_init__(self):
         if isinstance(self.process, dict):
@@ -93,10 +94,24 @@ class MTConfig:
             raise InputError("the label reader needs a generated label modality (classes > 0, not class-conditional)")
         if self.reader_subtract and not self.label_reader:
             raise InputError("reader_subtract needs the label reader (label_reader=True)")
+        if not 0.0 <= self.class_dropout < 1.0:
+            raise InputError(f"class_dropout must be in [0, 1), got {self.class_dropout}")
+        if self.class_dropout and not self.conditioned:
+            raise InputError("class_dropout needs class conditioning (class_conditional or label_reader)")
         if len(self.process.gammas) != len(self.modalities):
             raise InputError(f"{len(self.process.gammas)} modality scales (gammas) for modalities {self.modalities}")
         if self.image_size % 2 ** (len(self.channels) - 1):
             raise InputError(f"image size {self.image_size} must halve {len(self.channels) - 1} times")
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether the U-Net gets a class conditioning (the given label, or the reader's reading)."""
+        return self.class_conditional or self.label_reader
+
+    @property
+    def guidable(self) -> bool:
+        """Whether the model learnt a null conditioning, so classifier-free guidance can be used when sampling."""
+        return self.conditioned and self.class_dropout > 0
 
     @property
     def modalities(self) -> list[str]:
@@ -142,7 +157,8 @@ class MTDiffusion(nn.Module):
             block_out_channels=tuple(c.channels), layers_per_block=c.layers_per_block, down_block_types=tuple(down),
             up_block_types=tuple(up), norm_num_groups=min(8, min(c.channels)),
             attention_head_dim=min(32, c.channels[-1]), add_attention=c.attention,
-            num_class_embeds=c.classes if c.class_conditional else None,
+            # with class_dropout the baseline's table has one more row: the null class, id ``classes``
+            num_class_embeds=c.classes + (c.class_dropout > 0) if c.class_conditional else None,
             class_embed_type="identity" if c.label_reader else None)
         if self.n_label:
             g = c.label_grid or c.image_size
@@ -202,12 +218,16 @@ class MTDiffusion(nn.Module):
 
     # the denoiser and its decoders --------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor, t: torch.Tensor, label: torch.Tensor | None = None,
-                masked_image: torch.Tensor | None = None, read: torch.Tensor | None = None) -> dict:
+                masked_image: torch.Tensor | None = None, read: torch.Tensor | None = None,
+                drop: torch.Tensor | None = None) -> dict:
         """The U-Net at (z_t, t) -> ``pred`` (noise or v, ``config.prediction``) and the decoders' outputs. The
         class-conditional baseline also takes the label; a model with the masked-image modality also takes the
         masked image as extra input channels (it is given in training and sampling alike, so the denoiser is
         conditioned on it rather than left to guess it from its trace in z_t). ``read``: label logits to use in place
-        of the reader's reading of this z_t (the sampler passes the reading carried along the chain)."""
+        of the reader's reading of this z_t (the sampler passes the reading carried along the chain). ``drop``: a
+        (B,) bool mask of examples whose class conditioning is the null one (``class_dropout``; guidance's
+        unconditional branch). Only the conditioning is dropped: the reader still reads, and with ``reader_subtract``
+        its reading is still removed from the input."""
         c = self.config
         if c.class_conditional and label is None:
             raise InputError("the class-conditional model needs the label")
@@ -226,6 +246,13 @@ class MTDiffusion(nn.Module):
                 # lattice itself (p is detached: the reader learns from its own cross-entropy)
                 lam = self.process.lam[c.modalities.index("label"), t.long().cpu()].to(z)
                 z = z - lam.view(-1, 1, 1, 1) * self.soft_label_map(p.detach())
+        if drop is not None and drop.any():
+            if not c.guidable:
+                raise InputError("this model learnt no null conditioning (train it with class_dropout > 0)")
+            if c.class_conditional:
+                cond = torch.where(drop, torch.full_like(cond, c.classes), cond)
+            else:
+                cond = cond * (~drop).to(cond).unsqueeze(1)  # the null conditioning: a zero class embedding
         if c.masked_image:
             z = torch.cat([z, masked_image], dim=1)
         y = self.unet(z, t, class_labels=cond).sample
@@ -260,7 +287,10 @@ class MTDiffusion(nn.Module):
         noise = torch.randn(x0.shape, generator=generator).to(x0)
         enc = self.encode(batch)
         z_t = proc.sample(x0, t, enc, noise)
-        out = self(z_t, t, batch.get("label"), batch.get("masked_image"))
+        drop = None
+        if self.config.class_dropout:  # classifier-free guidance's null conditioning, learnt on a share of examples
+            drop = (torch.rand(b, generator=generator) < self.config.class_dropout).to(x0.device)
+        out = self(z_t, t, batch.get("label"), batch.get("masked_image"), drop=drop)
         pt = self.config.prediction
         terms = {"l0": F.mse_loss(out["pred"], proc.target(x0, t, noise, pt))}
         given = {k: batch[k] for k in ("masked_image",) if k in batch}
@@ -319,7 +349,7 @@ class MTDiffusion(nn.Module):
     @torch.no_grad()
     def generate(self, n: int, method: str = "ddim", steps: int = 50, generator: torch.Generator | None = None,
                  given: dict | None = None, label: torch.Tensor | None = None, progress: bool = False,
-                 start: dict | None = None, carry_reading: bool = True) -> dict:
+                 start: dict | None = None, carry_reading: bool = True, guidance: float = 1.0) -> dict:
         """Sample n items jointly: ``image`` (n, C, H, W) in [-1, 1] and, per decoder, ``label``, ``mask`` ({0,1})
         and ``reconstruction``. A generated label or mask is the one the chain carried: the decoder's
         log-probabilities (mask: log-odds) summed over the steps with weights lam_t, the strength of that modality
@@ -331,9 +361,17 @@ class MTDiffusion(nn.Module):
         (``start_encodings``). With the label reader and ``carry_reading`` (default), each step conditions the U-Net
         (and, with ``reader_subtract``, subtracts) on the label reading carried so far, sum_s lam_s log p_s, rather
         than on this step's reading alone: near t = 0 the lattice has faded and a single reading of the image is
-        less reliable than the chain's own (Fashion-MNIST: agreement 80.6% against 78.1%)."""
+        less reliable than the chain's own (Fashion-MNIST: agreement 80.6% against 78.1%). ``guidance`` s:
+        classifier-free guidance (Ho & Salimans 2022) for a model trained with ``class_dropout``: each step's
+        prediction is pred_null + s (pred_cond - pred_null), pred_null from the null conditioning; 1 is plain
+        conditional sampling, 0 unconditional. For the MT model the condition is its own carried label reading, so
+        guidance sharpens the image toward the label the chain is generating."""
         from .sampling import sample
 
+        if guidance < 0:
+            raise InputError(f"guidance must be >= 0, got {guidance}")
+        if guidance != 1 and not self.config.guidable:
+            raise InputError("guidance needs a model trained with class_dropout > 0 (a learnt null conditioning)")
         self.eval()
         dev = next(self.parameters()).device
         given = {k: v.to(dev) for k, v in (given or {}).items()}
@@ -355,6 +393,10 @@ class MTDiffusion(nn.Module):
                 carried["reader"] = carried.get("reader", 0.0) + weight("label", t) * last["reader"].log_softmax(-1)
                 read = carried["reader"].to(dev)
             out = self(z, t_dev, label, given.get("masked_image"), read=read)
+            if guidance != 1:
+                null = self(z, t_dev, label, given.get("masked_image"), read=read,
+                            drop=torch.ones(len(z), dtype=torch.bool, device=dev))
+                out["pred"] = null["pred"] + guidance * (out["pred"] - null["pred"])
             enc = [e.cpu() for e in self.encode_predicted(out, given)]
             out = {k: v.cpu() for k, v in out.items()}
             for key, mod, logp in (("label_logits", "label", lambda v: v.log_softmax(-1)),
