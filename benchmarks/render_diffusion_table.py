@@ -32,7 +32,8 @@ def fmnist(res: dict) -> str:
             sched += ", label reader"
         if r["config"].get("class_dropout"):
             sched += f", class dropout {r['config']['class_dropout']:g}"
-        lines.append(f"| {name} | {sched} | {r.get('guidance', 1):g} | {r['params'] / 1e6:.2f} M | {100 * r['agreement']:.1f} | {last} | "
+        lines.append(f"| {name} | {sched} | {r.get('guidance', 1):g} | {r['params'] / 1e6:.2f} M | "
+                     f"{100 * r['agreement']:.1f} | {last} | "
                      f"{100 * r['macro_precision']:.1f} | {100 * r['macro_recall']:.1f} | {r['fd']:.2f} | "
                      f"{r['train']['steps_per_second']:.2f} | {r['sample_seconds_64_ddim50']:.1f} | {r['commit']} |")
     given = res["models"]["mt-diffusion"].get("agreement_label_given")
