@@ -15,7 +15,8 @@ conditioned on its own reading of the label from z_t: a small reader (z_t pooled
 class probabilities p -> sum_k p_k e_k added to the time embedding, as a class embedding would be. With
 ``reader_subtract`` the U-Net is also fed z_t - lam_t E(p) instead of z_t: when the reader is right that is u_t, the
 plain DDPM variable, so the U-Net no longer has to find and remove the label lattice itself, and the reader is the
-label decoder. The inputs are still only z_t and t.
+label decoder. The inputs are still only z_t and t. With ``class_dropout`` a share of training examples gets the
+null conditioning, so ``generate(guidance=s)`` can use classifier-free guidance (the baseline and the reader model).
 
 The U-Net's output channels are split into the task decoders: C channels of the image prediction, v by default
 (z_0_hat = sqrt(abar_t) u_t - sqrt(1 - abar_t) v_hat with u_t = z_t - m_t) or the noise
