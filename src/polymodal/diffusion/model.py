@@ -125,8 +125,13 @@ class MTConfig:
             mods.append("masked_image")
         return mods or ["none"]
 
+    # fields added after models were first saved: written only when set, so that earlier folders (and the benchmark
+    # cache names hashed from this dict) stay valid; loading fills in the default
+    LATE_FIELDS = {"class_dropout": 0.0}
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        return {k: v for k, v in d.items() if not (k in self.LATE_FIELDS and v == self.LATE_FIELDS[k])}
 
 
 def _unit_rms(x: torch.Tensor) -> torch.Tensor:
