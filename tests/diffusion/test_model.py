@@ -166,6 +166,12 @@ def test_save_and_load_round_trip(tmp_path):
     m.eval()
     a, b = m(z, t), back(z, t)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # a late field is written only when set (earlier folders keep their names), and round-trips either way
+    assert "class_dropout" not in m.config.to_dict()
+    guided = MTDiffusion(tiny(classes=3, class_conditional=True, class_dropout=0.2))
+    assert guided.config.to_dict()["class_dropout"] == 0.2
+    save_mt(tmp_path / "g", guided)
+    assert load_mt(tmp_path / "g").config == guided.config
     with pytest.raises(InputError):
         MTConfig(classes=2, class_names=["only one"])
     with pytest.raises(InputError):

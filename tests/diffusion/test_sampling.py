@@ -95,3 +95,28 @@ def test_determinism_and_errors():
         sample(net, proc, (1, 1, 2, 2), "euler", 10)
     with pytest.raises(InputError):
         sample(net, proc, (1, 1, 2, 2), "ddim", 51)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_a_clipped_ddim_step_moves_along_the_clipped_estimate(prediction):
+    """With clipping, one DDIM step (eta 0) from t to t' is u' = sqrt(abar_t') x + sqrt(1 - abar_t') e, where x is
+    the z_0 estimate clipped to [-1, 1] and e = (u - sqrt(abar_t) x) / sqrt(1 - abar_t) the noise that clipped
+    estimate implies, written out here by hand. The model's estimate (2.5 everywhere) is far outside the range."""
+    proc = MultimodalForward(ProcessConfig(gammas=[1.0], weight_schedule="shift"))
+    g = torch.Generator().manual_seed(0)
+    enc = [torch.randn(3, 1, 4, 4, generator=g)]
+    exact = point_mass_model(proc, torch.full((1, 1, 4, 4), 2.5), enc, prediction)
+    seen = []
+
+    def model(z, t):
+        seen.append((int(t[0]), z.clone()))
+        return exact(z, t)
+
+    sample(model, proc, (3, 1, 4, 4), "ddim", 2, generator=g, clip=1.0, prediction=prediction)
+    (t, z), (t2, z2) = seen
+    a, a2 = proc.alphas_cumprod[t], proc.alphas_cumprod[t2]
+    u = z - proc.shift(torch.full((3,), t), enc)
+    x = torch.ones_like(u)  # the estimate 2.5, clipped
+    e = (u - a.sqrt() * x) / (1 - a).sqrt()
+    want = a2.sqrt() * x + (1 - a2).sqrt() * e + proc.shift(torch.full((3,), t2), enc)
+    assert t > t2 and torch.allclose(z2, want, atol=1e-5)
