@@ -31,7 +31,7 @@ import torch
 from polymodal.diffusion.data import hide, square_masks
 from polymodal.diffusion.evaluators import Classifier, Segmenter, predict, train_classifier, train_segmenter
 from polymodal.diffusion.metrics import PerceptualDistance, frechet_distance, iou, label_agreement, psnr, ssim
-from polymodal.diffusion.model import LossWeights, MTDiffusion, load_mt, save_mt
+from polymodal.diffusion.model import LossWeights, MTConfig, MTDiffusion, load_mt, save_mt
 from polymodal.diffusion.sheet import contact_sheet
 from polymodal.diffusion.tasks import task_config, task_data
 from polymodal.diffusion.train import reconstruct_directly, train
@@ -63,7 +63,8 @@ def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[
     folder = args.cache / f"{key}-{config_hash(written)}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
     if (folder / "info.json").exists():
         # the saved config as written, not as rebuilt: a field added since would take its new default and match
-        if json.loads((folder / "config.json").read_text())["config"] == written:
+        # (only the declared late fields, at their defaults, are left out on both sides: MTConfig.canonical)
+        if MTConfig.canonical(json.loads((folder / "config.json").read_text())["config"]) == written:
             return load_mt(folder), json.loads((folder / "info.json").read_text())
     torch.manual_seed(0)
     model = MTDiffusion(cfg)

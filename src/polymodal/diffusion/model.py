@@ -36,6 +36,7 @@ Loss (each term returned separately, weighted by ``LossWeights``), t uniform, z_
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -125,13 +126,18 @@ class MTConfig:
             mods.append("masked_image")
         return mods or ["none"]
 
-    # fields added after models were first saved: written only when set, so that earlier folders (and the benchmark
-    # cache names hashed from this dict) stay valid; loading fills in the default
-    LATE_FIELDS = {"class_dropout": 0.0}
+    # fields added after models were first saved, with the default that reproduces the earlier behaviour: written
+    # only when set, so that earlier folders (and the benchmark cache names hashed from this dict) stay valid;
+    # loading fills in the default
+    LATE_FIELDS: ClassVar[dict] = {"reader_subtract": False, "class_dropout": 0.0}
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: v for k, v in d.items() if not (k in self.LATE_FIELDS and v == self.LATE_FIELDS[k])}
+        return self.canonical(asdict(self))
+
+    @classmethod
+    def canonical(cls, d: dict) -> dict:
+        """A config dict (e.g. a saved one) without the late fields that hold their default."""
+        return {k: v for k, v in d.items() if not (k in cls.LATE_FIELDS and v == cls.LATE_FIELDS[k])}
 
 
 def _unit_rms(x: torch.Tensor) -> torch.Tensor:
