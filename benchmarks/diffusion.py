@@ -124,7 +124,7 @@ def fmnist(args) -> dict:
         kw = {"label": uniform} if cfg.class_conditional else {}
         for k, scale in enumerate(args.guidance):  # one row per guidance scale; "name" alone at the first scale
             key = name if k == 0 else f"{name} guidance {scale:g}"
-            gen = generate_many(model, n, args.sample_steps, seed=1000, guidance=scale, **kw)
+            gen = generate_many(model, n, args.sample_steps, seed=args.sample_seed, guidance=scale, **kw)
             labels = gen["label"] if "label" in gen else uniform
             feats = predict(judge, gen["image"], fn=lambda m, x: m.features(x))  # one pass: features, then head
             judged = judge.head(feats).argmax(-1)
@@ -139,7 +139,7 @@ def fmnist(args) -> dict:
                 row["agreement_last_step_label"] = float((gen["label_final"] == judged).float().mean())
             if "label_final" in gen and k == 0 and not args.skip_diagnostics:
                 # diagnostic: the same model conditioned on a given label through its encoding (sampler's m_hat)
-                cond = generate_many(model, n, args.sample_steps, seed=1000, given={"label": uniform})
+                cond = generate_many(model, n, args.sample_steps, seed=args.sample_seed, given={"label": uniform})
                 row["agreement_label_given"] = float((predict(judge, cond["image"]).argmax(-1) == uniform)
                                                      .float().mean())
             out["models"][key] = row
@@ -255,6 +255,8 @@ def main(argv=None) -> int:
                     help="fmnist: classifier-free guidance scales to evaluate (1: none; others need --class-dropout)")
     ap.add_argument("--skip-diagnostics", action="store_true",
                     help="fmnist: skip the MT model's label-given diagnostic run")
+    ap.add_argument("--sample-seed", type=int, default=1000,
+                    help="fmnist: seed of the evaluated samples (another value gives an independent replicate)")
     ap.add_argument("--suffix", default="", help="appended to the result file names (diffusion_<part><suffix>.json)")
     ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the weight schedule")
     ap.add_argument("--l1", type=float, default=0.0)
@@ -275,7 +277,8 @@ def main(argv=None) -> int:
     for name in args.only or list(parts):
         t0 = time.perf_counter()
         res = parts[name](args)
-        res.update(seconds=time.perf_counter() - t0, steps=args.steps, threads=args.threads)
+        res.update(seconds=time.perf_counter() - t0, steps=args.steps, threads=args.threads,
+                   sample_seed=args.sample_seed)
         write_json(args.results / f"diffusion_{name}{args.suffix}.json", res)
     return 0
 
