@@ -190,7 +190,7 @@ def mask_task(args) -> dict:
     print(f"eth80 mask: IoU(generated mask, segmenter) {out['iou_mean']:.3f} "
           f"train {info['steps_per_second']:.2f} steps/s", flush=True)
     k = 12
-    contact_sheet([gen["image"][:k], gen["mask"][:k], judged[:k]], args.results / "diffusion_eth80_mask.png",
+    contact_sheet([gen["image"][:k], gen["mask"][:k], judged[:k]], args.results / f"diffusion_eth80_mask{args.suffix}.png",
                ["image", "gen. mask", "segmenter"])
     return out
 
@@ -228,7 +228,7 @@ def masked_task(args) -> dict:
                 if how == "sampled" or variant == "reconstruction-only":
                     rows[f"{variant}/{how}"]["_preview"] = filled[:8]
         previews = [rows[k].pop("_preview") for k in list(rows) if "_preview" in rows[k]]
-        contact_sheet([eval_x[:8], masked[:8], *previews], args.results / f"diffusion_masked_{name}.png",
+        contact_sheet([eval_x[:8], masked[:8], *previews], args.results / f"diffusion_masked_{name}{args.suffix}.png",
                    ["original", "masked", "MT sampled", "recon-only"][: 2 + len(previews)])
         out["sets"][name] = rows
     return out
@@ -257,7 +257,8 @@ def main(argv=None) -> int:
                     help="fmnist: skip the MT model's label-given diagnostic run")
     ap.add_argument("--sample-seed", type=int, default=1000,
                     help="fmnist: seed of the evaluated samples (another value gives an independent replicate)")
-    ap.add_argument("--suffix", default="", help="appended to the result file names (diffusion_<part><suffix>.json)")
+    ap.add_argument("--suffix", default="", help="appended to the result file names (diffusion_<part><suffix>.json, "
+                                                   "and the PNGs)")
     ap.add_argument("--gamma", type=float, default=1.0, help="modality scale of the weight schedule")
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--l2", type=float, default=1.0)
@@ -272,6 +273,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "diffusion-cache")
     ap.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
     args = ap.parse_args(argv)
+    if args.class_dropout == 0 and any(s != 1 for s in args.guidance):
+        ap.error("--guidance other than 1 needs --class-dropout > 0 (a learnt null conditioning)")
     torch.set_num_threads(args.threads)
     parts = {"fmnist": fmnist, "mask": mask_task, "masked": masked_task}
     for name in args.only or list(parts):
