@@ -190,8 +190,8 @@ def mask_task(args) -> dict:
     print(f"eth80 mask: IoU(generated mask, segmenter) {out['iou_mean']:.3f} "
           f"train {info['steps_per_second']:.2f} steps/s", flush=True)
     k = 12
-    contact_sheet([gen["image"][:k], gen["mask"][:k], judged[:k]], args.results / f"diffusion_eth80_mask{args.suffix}.png",
-               ["image", "gen. mask", "segmenter"])
+    contact_sheet([gen["image"][:k], gen["mask"][:k], judged[:k]],
+                  args.results / f"diffusion_eth80_mask{args.suffix}.png", ["image", "gen. mask", "segmenter"])
     return out
 
 
