@@ -404,11 +404,15 @@ class MTDiffusion(nn.Module):
                 last["reader"] = self.read_label(z, t_dev).cpu()
                 carried["reader"] = carried.get("reader", 0.0) + weight("label", t) * last["reader"].log_softmax(-1)
                 read = carried["reader"].to(dev)
-            out = self(z, t_dev, label, given.get("masked_image"), read=read)
-            if guidance != 1:
-                null = self(z, t_dev, label, given.get("masked_image"), read=read,
-                            drop=torch.ones(len(z), dtype=torch.bool, device=dev))
-                out["pred"] = null["pred"] + guidance * (out["pred"] - null["pred"])
+            if guidance == 1:
+                out = self(z, t_dev, label, given.get("masked_image"), read=read)
+            else:  # the conditional and the null pass as one batch of 2n: one U-Net call per step
+                b = len(z)
+                two = lambda v: None if v is None else torch.cat([v, v])  # noqa: E731
+                both = self(two(z), two(t_dev), two(label), two(given.get("masked_image")), read=two(read),
+                            drop=torch.arange(2 * b, device=dev) >= b)
+                out = {k: v[:b] for k, v in both.items()}
+                out["pred"] = both["pred"][b:] + guidance * (both["pred"][:b] - both["pred"][b:])
             enc = [e.cpu() for e in self.encode_predicted(out, given)]
             out = {k: v.cpu() for k, v in out.items()}
             for key, mod, logp in (("label_logits", "label", lambda v: v.log_softmax(-1)),
