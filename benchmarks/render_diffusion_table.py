@@ -1,11 +1,13 @@
 """Markdown tables for docs/diffusion.md from the JSON that benchmarks/diffusion.py writes.
 
     .venv/bin/python benchmarks/render_diffusion_table.py [SUFFIX]   # SUFFIX: the benchmark's --suffix
+    .venv/bin/python benchmarks/render_diffusion_table.py --curve    # agreement and FD per guidance scale
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -53,6 +55,42 @@ def fmnist(res: dict) -> str:
     return "\n".join(lines)
 
 
+def guidance_curve(paths) -> str:
+    """Agreement and Frechet distance against the guidance scale for both models, each cell the median over the
+    sampling draws (seeds) measured at that scale, from every diffusion_fmnist_guidance*.json; and, for each MT
+    point, the baseline's FD at the same agreement, interpolated linearly between the two baseline scales whose
+    median agreements bracket it (blank where none do)."""
+    cells: dict = {}  # (model, scale) -> list of (seed, agreement, fd)
+    for path in paths:
+        res = json.loads(path.read_text())
+        for name, r in res["models"].items():
+            model = "mt" if name.startswith("mt-diffusion") else "base"
+            cells.setdefault((model, r.get("guidance", 1)), []).append(
+                (res.get("sample_seed", 1000), r["agreement"], r["fd"]))
+    med = {k: (statistics.median(a for _, a, _ in v), statistics.median(f for _, _, f in v), len(v))
+           for k, v in cells.items()}
+    base = sorted((a, f) for (m, _), (a, f, _) in med.items() if m == "base")
+
+    def base_fd_at(agreement: float):
+        for (a0, f0), (a1, f1) in zip(base, base[1:]):
+            if a0 <= agreement <= a1 and a1 > a0:
+                return f0 + (f1 - f0) * (agreement - a0) / (a1 - a0)
+        return None
+
+    lines = ["| guidance s | MT agreement % | MT FD | baseline agreement % | baseline FD | FD ratio, same s | "
+             "baseline FD at MT's agreement (interpolated) | FD ratio, same agreement | draws (MT / baseline) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s in sorted({s for _, s in med}):
+        mt, bs = med.get(("mt", s)), med.get(("base", s))
+        if not mt or not bs:
+            continue
+        at = base_fd_at(mt[0])
+        lines.append(f"| {s:g} | {100 * mt[0]:.1f} | {mt[1]:.2f} | {100 * bs[0]:.1f} | {bs[1]:.2f} | "
+                     f"{mt[1] / bs[1]:.2f} | {'-' if at is None else f'{at:.2f}'} | "
+                     f"{'-' if at is None else f'{mt[1] / at:.2f}'} | {mt[2]} / {bs[2]} |")
+    return "\n".join(lines)
+
+
 def mask(res: dict) -> str:
     return "\n".join([
         f"ETH-80 64 px image + mask, {res['samples']} samples, {res['steps']} training steps "
@@ -87,6 +125,14 @@ def masked(res: dict) -> str:
 
 def main(argv=None) -> int:
     suffix = (argv if argv is not None else sys.argv[1:] or [""])[0]  # e.g. _guidance: diffusion_<part>_guidance.json
+    if suffix == "--curve":
+        paths = sorted(RESULTS.glob("diffusion_fmnist_guidance*.json"))
+        if not paths:
+            print("no docs/results/diffusion_fmnist_guidance*.json; run benchmarks/diffusion.py --guidance first",
+                  file=sys.stderr)
+            return 1
+        print(guidance_curve(paths))
+        return 0
     found = False
     for name, fn in (("fmnist", fmnist), ("mask", mask), ("masked", masked)):
         path = RESULTS / f"diffusion_{name}{suffix}.json"
