@@ -60,14 +60,14 @@ def guidance_curve(paths) -> str:
     sampling draws (seeds) measured at that scale, from every diffusion_fmnist_guidance*.json; and, for each MT
     point, the baseline's FD at the same agreement, interpolated linearly between the two baseline scales whose
     median agreements bracket it (blank where none do)."""
-    cells: dict = {}  # (model, scale) -> list of (seed, agreement, fd)
+    cells: dict = {}  # (model, scale) -> {seed: (agreement, fd)}; a draw repeated in two files counts once
     for path in paths:
         res = json.loads(path.read_text())
         for name, r in res["models"].items():
             model = "mt" if name.startswith("mt-diffusion") else "base"
-            cells.setdefault((model, r.get("guidance", 1)), []).append(
-                (res.get("sample_seed", 1000), r["agreement"], r["fd"]))
-    med = {k: (statistics.median(a for _, a, _ in v), statistics.median(f for _, _, f in v), len(v))
+            draws = cells.setdefault((model, r.get("guidance", 1)), {})
+            draws[res.get("sample_seed", 1000)] = (r["agreement"], r["fd"])
+    med = {k: (statistics.median(a for a, _ in v.values()), statistics.median(f for _, f in v.values()), len(v))
            for k, v in cells.items()}
     base = sorted((a, f) for (m, _), (a, f, _) in med.items() if m == "base")
 
