@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -66,6 +67,7 @@ def guidance_curve(paths) -> str:
         for name, r in res["models"].items():
             model = "mt" if name.startswith("mt-diffusion") else "base"
             draws = cells.setdefault((model, r.get("guidance", 1)), {})
+            # files written before --sample-seed existed were all drawn with the benchmark's default seed, 1000
             draws[res.get("sample_seed", 1000)] = (r["agreement"], r["fd"])
     med = {k: (statistics.median(a for a, _ in v.values()), statistics.median(f for _, f in v.values()), len(v))
            for k, v in cells.items()}
@@ -124,8 +126,13 @@ def masked(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    suffix = (argv if argv is not None else sys.argv[1:] or [""])[0]  # e.g. _guidance: diffusion_<part>_guidance.json
-    if suffix == "--curve":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("suffix", nargs="?", default="", help="the benchmark's --suffix, e.g. _guidance")
+    ap.add_argument("--curve", action="store_true",
+                    help="agreement and FD per guidance scale from every diffusion_fmnist_guidance*.json")
+    args = ap.parse_args(argv)
+    suffix = args.suffix
+    if args.curve:
         paths = sorted(RESULTS.glob("diffusion_fmnist_guidance*.json"))
         if not paths:
             print("no docs/results/diffusion_fmnist_guidance*.json; run benchmarks/diffusion.py --guidance first",

@@ -408,9 +408,9 @@ class MTDiffusion(nn.Module):
                 out = self(z, t_dev, label, given.get("masked_image"), read=read)
             else:  # the conditional and the null pass as one batch of 2n: one U-Net call per step
                 b = len(z)
-                two = lambda v: None if v is None else torch.cat([v, v])  # noqa: E731
-                both = self(two(z), two(t_dev), two(label), two(given.get("masked_image")), read=two(read),
-                            drop=torch.arange(2 * b, device=dev) >= b)
+                z2, t2, label2, masked2, read2 = (None if v is None else torch.cat([v, v])
+                                                  for v in (z, t_dev, label, given.get("masked_image"), read))
+                both = self(z2, t2, label2, masked2, read=read2, drop=torch.arange(2 * b, device=dev) >= b)
                 out = {k: v[:b] for k, v in both.items()}
                 out["pred"] = both["pred"][b:] + guidance * (both["pred"][:b] - both["pred"][b:])
             enc = [e.cpu() for e in self.encode_predicted(out, given)]
