@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import sys
 import time
@@ -341,18 +342,36 @@ def claim(path: Path, key: tuple, force: bool) -> bool:
     def take(d):
         claims = d.setdefault("claims", {})
         holder = claims.get(json.dumps(key))
-        if holder is not None and holder != os.getpid() and _alive(holder):
+        if holder is not None and holder != _me() and _alive(holder):
             return
         if not force and any(row_key(r) == key for r in d.get("rows", [])):
             return
-        claims[json.dumps(key)] = os.getpid()
+        claims[json.dumps(key)] = _me()
         got.append(True)
 
     update_json(path, take)
     return bool(got)
 
 
-def _alive(pid: int) -> bool:
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _me() -> str:
+    """A claim's holder: pid on this boot of this machine (the results JSON is committed, so a bare pid from
+    another machine or boot may belong to an unrelated live process here)."""
+    return f"{socket.gethostname()}:{_boot_id()}:{os.getpid()}"
+
+
+def _alive(holder) -> bool:
+    """Whether the worker holding a claim still runs; a claim made on another machine or boot is stale."""
+    host, boot, pid = str(holder).rsplit(":", 2) if str(holder).count(":") >= 2 else ("", "", "")
+    if (host, boot) != (socket.gethostname(), _boot_id()):
+        return False
+    pid = int(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
