@@ -1,11 +1,18 @@
 """Markdown tables for docs/distill.md from the JSON that benchmarks/distill.py writes.
 
-    .venv/bin/python benchmarks/render_distill_table.py
+    .venv/bin/python benchmarks/render_distill_table.py                          # print every table
+    .venv/bin/python benchmarks/render_distill_table.py --splice docs/distill.md  # rewrite them in place
+
+With --splice, each table replaces the lines between ``<!-- begin distill_<task> -->`` and
+``<!-- end distill_<task> -->`` in the file (the JSON's stem names the block); the prose around them is kept.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -102,17 +109,50 @@ def latency_table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def render(res: dict) -> str:
+    return tuning_table(res) if "validation" in res else accuracy_table(res)
+
+
+def splice(doc: Path, tables: dict[str, str]) -> list[str]:
+    """Replace each marked block of ``doc`` by its table; written through a temporary file. Returns the names
+    spliced; a block whose JSON is missing is an error, so a stale table never survives silently."""
+    text = doc.read_text()
+    pattern = re.compile(r"(<!-- begin (distill_\w+) -->\n).*?(<!-- end \2 -->)", re.S)
+    missing = [m.group(2) for m in pattern.finditer(text) if m.group(2) not in tables]
+    if missing:
+        raise SystemExit(f"{doc}: no results for the block(s) {', '.join(missing)}")
+    done = []
+
+    def sub(m):
+        done.append(m.group(2))
+        return m.group(1) + "\n" + tables[m.group(2)] + "\n\n" + m.group(3)
+
+    text = pattern.sub(sub, text)
+    tmp = doc.with_suffix(doc.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, doc)
+    return done
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--splice", type=Path, help="rewrite the marked tables of this Markdown file in place")
+    args = ap.parse_args(argv)
     paths = sorted(RESULTS.glob("distill_*.json"))
     if not paths:
         print(f"no {RESULTS}/distill_*.json; run benchmarks/distill.py first", file=sys.stderr)
         return 1
-    for path in paths:
-        res = json.loads(path.read_text())
-        if not res.get("rows"):
-            continue
-        print(f"### {path.name}\n")
-        print(tuning_table(res) if "validation" in res else accuracy_table(res))
+    results = {p.stem: json.loads(p.read_text()) for p in paths}
+    results = {k: v for k, v in results.items() if v.get("rows")}
+    if args.splice:
+        if not args.splice.is_file():
+            ap.error(f"{args.splice}: no such file")
+        done = splice(args.splice, {k: render(v) for k, v in results.items()})
+        print(f"{args.splice}: spliced {', '.join(done) or 'nothing (no markers)'}")
+        return 0
+    for name, res in results.items():
+        print(f"### {name}.json\n")
+        print(render(res))
         print()
         print(latency_table(res))
         print()
