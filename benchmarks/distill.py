@@ -25,6 +25,7 @@ scores on it; rows go to distill_<task>_val.json, one per (student, method, seed
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import socket
@@ -93,11 +94,39 @@ def train_teacher(args, folder: Path, model: nn.Module, build, train, test) -> t
               TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu",
                           progress=args.progress))
     info = {"accuracy": accuracy(model, test), "train_seconds": res.seconds, "epochs": args.teacher_epochs,
-            "lr": args.teacher_lr, "commit": commit()}
+            "lr": args.teacher_lr, "commit": commit(), "weights_sha256": weights_digest(model)}
     save_module(folder, model, {"encoder": model.encoder.config.to_dict(), "classes": model.head.out_features,
                                 "image_dim": getattr(model, "image_proj", nn.Linear(1, 1)).in_features,
                                 "info": info}, "polymodal-distill-teacher")
     return model.eval(), info
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 over the teacher's parameters in name order: its identity in the results file."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def teacher_mismatch(path: Path, info: dict) -> str:
+    """Why rows of this teacher must not join ``path`` ("" when they may). Teacher fine-tuning is seeded but not
+    bit-reproducible across machines and thread counts, so a re-trained teacher is a different teacher: its
+    students' rows would not be comparable with the rows already in the file."""
+    if not path.exists():
+        return ""
+    old = json.loads(path.read_text())
+    if not old.get("rows") or "teacher" not in old:
+        return ""
+    digests = old["teacher"].get("weights_sha256"), info.get("weights_sha256")
+    same = digests[0] == digests[1] if all(digests) else abs(old["teacher"]["accuracy"] - info["accuracy"]) < 1e-12
+    if same:
+        return ""
+    return (f"{path} holds {len(old['rows'])} rows distilled from a teacher with test accuracy "
+            f"{old['teacher']['accuracy']:.4f} (code {old['teacher'].get('commit', '?')}), but the teacher under "
+            f"--cache has {info['accuracy']:.4f}. Restore that teacher's folder under --cache, or write these rows "
+            "to another --results folder.")
 
 
 def limited(args, train: list, test: list) -> tuple[list, list]:
@@ -434,6 +463,10 @@ def main(argv=None) -> int:
     meta = {**task.meta, "teacher": task.teacher_info,
             "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32} for k, v in STUDENTS.items()},
             "methods": METHODS, "tau": args.tau, "kd_temperature": args.kd_temperature}
+    mismatch = teacher_mismatch(out_path, task.teacher_info)
+    if mismatch:
+        print(f"error: {mismatch}", file=sys.stderr)
+        return 2
     update_json(out_path, lambda d: d.update(meta))
     if "latency" in only:
         lat = latency_rows(args, task)
