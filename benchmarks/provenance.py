@@ -12,10 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def commit() -> str:
-    """Short hash of HEAD, "+dirty" when src/ has uncommitted changes."""
+    """Short hash of HEAD, "+dirty" when src/ or benchmarks/ (the code that measures) has uncommitted changes."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "src", "benchmarks"], cwd=ROOT, capture_output=True,
+                               text=True)
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except OSError:
         return "unknown"
