@@ -83,12 +83,19 @@ class Task:
     student_train: list | None = None  # --train-fraction: the students' labelled subset (teacher: all of train)
 
 
-def train_teacher(args, folder: Path, model: nn.Module, build, train, test) -> tuple[nn.Module, dict]:
-    """Fine-tune (or load from ``folder``) a teacher; its config holds what ``build`` needs."""
+def train_teacher(args, folder: Path, model: nn.Module, build, train, test,
+                  reseed: bool = True) -> tuple[nn.Module, dict]:
+    """Fine-tune (or load from ``folder``) a teacher; its config holds what ``build`` needs.
+
+    ``reseed``: re-seed between building ``model`` and fine-tuning it. The text teacher of the published text
+    grid was fine-tuned with the random stream running on from its head's initialisation (``reseed=False``), the
+    vision-language teachers after a re-seed; each keeps its own so that a re-trained teacher is bit-identical to
+    the one the results file was measured against (``teacher_mismatch`` checks)."""
     if (folder / "config.json").exists():
         teacher, cfg = load_module(folder, "polymodal-distill-teacher", build)
         return teacher, cfg["info"]
-    seed_everything(0)
+    if reseed:
+        seed_everything(0)
     res = fit(model, ShuffledBatches(train, seed=0),
               lambda m, b: torch.nn.functional.cross_entropy(m(**model_inputs(b))[0], b["labels"]),
               TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu",
@@ -102,7 +109,7 @@ def train_teacher(args, folder: Path, model: nn.Module, build, train, test) -> t
 
 
 def weights_digest(model: nn.Module) -> str:
-    """sha256 over the teacher's parameters in name order: its identity in the results file."""
+    """sha256 over the teacher's parameters in name order, recorded with the teacher (which exact weights)."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
@@ -119,9 +126,9 @@ def teacher_mismatch(path: Path, info: dict) -> str:
     old = json.loads(path.read_text())
     if not old.get("rows") or "teacher" not in old:
         return ""
-    digests = old["teacher"].get("weights_sha256"), info.get("weights_sha256")
-    same = digests[0] == digests[1] if all(digests) else abs(old["teacher"]["accuracy"] - info["accuracy"]) < 1e-12
-    if same:
+    # Test accuracy to the last digit, not the weights digest: the thread count alone moves the weights by ~1e-5
+    # (same predictions), while a teacher re-trained differently misclassifies other test examples.
+    if abs(old["teacher"]["accuracy"] - info["accuracy"]) < 1e-12:
         return ""
     return (f"{path} holds {len(old['rows'])} rows distilled from a teacher with test accuracy "
             f"{old['teacher']['accuracy']:.4f} (code {old['teacher'].get('commit', '?')}), but the teacher under "
@@ -164,7 +171,7 @@ def text_task(args) -> Task:
 
     seed_everything(0)
     teacher, info = train_teacher(args, args.cache / f"teacher-text-e{args.teacher_epochs}{limit_tag(args)}",
-                                  Classifier(Encoder.from_minilm(), len(names)), build, train, test)
+                                  Classifier(Encoder.from_minilm(), len(names)), build, train, test, reseed=False)
     meta = {"task": "Amazon UK toys: title -> top-level category", "classes": names,
             "train": sum(len(b["labels"]) for b in train), "test": sum(len(b["labels"]) for b in test)}
     if student_train is not None:
