@@ -89,8 +89,8 @@ def train_teacher(args, folder: Path, model: nn.Module, build, train, test,
 
     ``reseed``: re-seed between building ``model`` and fine-tuning it. The text teacher of the published text
     grid was fine-tuned with the random stream running on from its head's initialisation (``reseed=False``), the
-    vision-language teachers after a re-seed; each keeps its own so that a re-trained teacher is bit-identical to
-    the one the results file was measured against (``teacher_mismatch`` checks)."""
+    vision-language teachers after a re-seed; each keeps its own so that a re-trained teacher makes the same test
+    predictions as the one its results file was measured against (``teacher_mismatch`` checks)."""
     if (folder / "config.json").exists():
         teacher, cfg = load_module(folder, "polymodal-distill-teacher", build)
         return teacher, cfg["info"]
@@ -118,9 +118,9 @@ def weights_digest(model: nn.Module) -> str:
 
 
 def teacher_mismatch(path: Path, info: dict) -> str:
-    """Why rows of this teacher must not join ``path`` ("" when they may). Teacher fine-tuning is seeded but not
-    bit-reproducible across machines and thread counts, so a re-trained teacher is a different teacher: its
-    students' rows would not be comparable with the rows already in the file."""
+    """Why rows of this teacher must not join ``path`` ("" when they may). A teacher re-trained from a clean
+    checkout by changed code or seeding is a different teacher: its students' rows would not be comparable with
+    the rows already in the file."""
     if not path.exists():
         return ""
     old = json.loads(path.read_text())
