@@ -404,8 +404,8 @@ def _me() -> str:
 
 def _alive(holder) -> bool:
     """Whether the worker holding a claim still runs; a claim made on another machine or boot is stale."""
-    host, boot, pid = str(holder).rsplit(":", 2) if str(holder).count(":") >= 2 else ("", "", "")
-    if (host, boot) != (socket.gethostname(), _boot_id()):
+    where, _, pid = str(holder).rpartition(":")
+    if where != _me().rpartition(":")[0]:
         return False
     pid = int(pid)
     try:
