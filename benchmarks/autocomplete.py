@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from entry import run
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ["kmeans-pifa", "kmeans-text", "trie:3", "trie:5", "trie:8", "hybrid:1", "hybrid:2", "hybrid:3",
            "hybrid:1-noprev", "kmeans-pifa/filter", "kmeans-text/filter", "trie:5/filter", "hybrid:1/filter"]
@@ -167,4 +169,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

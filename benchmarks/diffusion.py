@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from entry import run
 from polymodal.diffusion.data import hide, square_masks
 from polymodal.diffusion.evaluators import Classifier, Segmenter, predict, train_classifier, train_segmenter
 from polymodal.diffusion.metrics import PerceptualDistance, frechet_distance, iou, label_agreement, psnr, ssim
@@ -287,4 +287,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

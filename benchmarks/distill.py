@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from entry import run
 from polymodal.datasets.amazon import build_top_category
 from polymodal.distill.init import init_embeddings_from_teacher
 from polymodal.distill.losses import alignment_weights, layer_map
@@ -514,4 +515,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

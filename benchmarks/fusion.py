@@ -14,13 +14,13 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from entry import run
 from polymodal.datasets.images import load_eth80, load_flickr8k
 from polymodal.fusion.caption import WordPieceVocab
 from polymodal.fusion.eth80 import ATTRIBUTES, make_bags, object_folds, object_labels
@@ -338,4 +338,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

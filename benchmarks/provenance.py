@@ -11,8 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def commit() -> str:
-    """Short hash of HEAD, "+dirty" when src/ or benchmarks/ (the code that measures) has uncommitted changes."""
+def _describe_head() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "src", "benchmarks"], cwd=ROOT, capture_output=True,
@@ -20,6 +19,17 @@ def commit() -> str:
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except OSError:
         return "unknown"
+
+
+# Read once, when the benchmark starts: a run of several hours executes the code it imported then, so a commit
+# made while it runs must not be credited with its later rows.
+_AT_START = _describe_head()
+
+
+def commit() -> str:
+    """Short hash of HEAD when this benchmark started, "+dirty" when src/ or benchmarks/ (the code that measures)
+    had uncommitted changes then."""
+    return _AT_START
 
 
 def write_json(path: Path, data) -> None:

@@ -44,6 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from entry import run  # noqa: E402
 from polymodal.datasets import build_text_dataset  # noqa: E402
 from polymodal.modelio import folder_bytes  # noqa: E402
 from polymodal.retrieval.evaluate import recall_metrics, recall_per_row, search_latency  # noqa: E402
@@ -372,4 +373,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from entry import run  # noqa: E402
 from polymodal.serve.launch import start_server, stop_server  # noqa: E402
 
 MALFORMED = [  # (path with query, expected status)
@@ -236,4 +237,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from entry import run
 from provenance import commit, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,4 +156,4 @@ def print_table(name: str, med: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
