@@ -60,7 +60,8 @@ def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[
     """Train a model (seed 0) and keep it under --cache (config + safetensors + info.json), or load the kept one
     when it was trained with the same config (named by its hash), steps, batch size and learning rate."""
     written = json.loads(json.dumps(cfg.to_dict()))  # the config as config.json will hold it
-    folder = args.cache / f"{key}-{config_hash(written)}-s{args.steps}-b{batch_size}-lr{args.lr:g}"
+    on = "" if args.device == "cpu" else f"-{args.device}"  # other hardware, other weights: cached apart
+    folder = args.cache / f"{key}-{config_hash(written)}-s{args.steps}-b{batch_size}-lr{args.lr:g}{on}"
     if (folder / "info.json").exists():
         # the saved config as written, not as rebuilt: a field added since would take its new default and match
         # (only the declared late fields, at their defaults, are left out on both sides: MTConfig.canonical)
@@ -68,8 +69,10 @@ def trained(args, key: str, cfg, tensors: dict, batch_size: int, **kw) -> tuple[
             return load_mt(folder), json.loads((folder / "info.json").read_text())
     torch.manual_seed(0)
     model = MTDiffusion(cfg)
-    info = train(model, tensors, args.steps, batch_size, args.lr, seed=0, progress=args.progress, **kw)
-    info["commit"] = commit()
+    info = train(model, tensors, args.steps, batch_size, args.lr, seed=0, progress=args.progress,
+                 device=args.device, **kw)
+    model.cpu()  # trained on --device; sampled and scored on the CPU like every other run
+    info.update(commit=commit(), device=args.device)
     save_mt(folder, model)
     (folder / "info.json").write_text(json.dumps(info, indent=1) + "\n")
     return model, info
@@ -198,7 +201,7 @@ def mask_task(args) -> dict:
 # masked-image reconstruction ------------------------------------------------------------------------------------
 def masked_task(args) -> dict:
     sets = {}
-    for name in ("eth80", "isbi"):
+    for name in args.masked_sets:
         data = task_data(f"{name}-masked")
         sets[name] = (data.train["image"], data.test["image"][: args.recon_eval])
     pd = PerceptualDistance()
@@ -268,7 +271,11 @@ def main(argv=None) -> int:
     ap.add_argument("--squares", type=int, default=3)
     ap.add_argument("--side", type=int, default=16)
     ap.add_argument("--recon-eval", type=int, default=256)
+    ap.add_argument("--masked-sets", nargs="+", choices=("eth80", "isbi"), default=["eth80", "isbi"],
+                    help="masked: the image sets to train and score on")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where the diffusion models train (judges, sampling and scoring stay on the CPU)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "diffusion-cache")
     ap.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
@@ -281,7 +288,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         res = parts[name](args)
         res.update(seconds=time.perf_counter() - t0, steps=args.steps, threads=args.threads,
-                   sample_seed=args.sample_seed)
+                   sample_seed=args.sample_seed, device=args.device)
         write_json(args.results / f"diffusion_{name}{args.suffix}.json", res)
     return 0
 
