@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..training import TrainConfig, fit
+from ..training.loop import resolve_device
 from .data import hide, square_masks
 from .model import MTDiffusion
 
@@ -69,6 +70,7 @@ def train(model: MTDiffusion, tensors: dict, steps: int, batch_size: int = 64, l
     each loss term."""
     g = torch.Generator().manual_seed(seed + 1)
     objective = objective or model.config.objective
+    model.to(resolve_device(device))  # before the EMA copies the weights: its shadow lives where they do
     averaged = weight_average(model, ema) if ema else None
     sums: dict = {}
 
