@@ -60,7 +60,8 @@ def accuracy_table(res: dict) -> str:
             best_base = max(BASELINES, key=lambda m: statistics.fmean(by[s][m][k] for k in seeds))
             d = [by[s][best_amad][k] - by[s][best_base][k] for k in seeds]
             mu, sd = mean_std(d)
-            delta = f"{100 * mu:+.2f} ± {100 * sd:.2f} ({best_amad} vs {best_base}, {len(seeds)} seeds)"
+            n_seeds = f"{len(seeds)} seed" + ("s" if len(seeds) != 1 else "")
+            delta = f"{100 * mu:+.2f} ± {100 * sd:.2f} ({best_amad} vs {best_base}, {n_seeds})"
         lines.append(f"| {s}: {spec['layers']} layers x {spec['heads']} heads | " + " | ".join(cells)
                      + f" | {delta} |")
     lines += ["", "Share of the teacher's accuracy kept (mean over seeds, best method):", ""]
