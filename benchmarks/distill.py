@@ -50,7 +50,7 @@ from polymodal.distill.transformer import Encoder, EncoderConfig, minilm_tokeniz
 from polymodal.distill.vqa import QUESTION_TYPES, VQAModel, build_questions, pooled_tokens, qa_batches
 from polymodal.timing import latency
 from polymodal.training import TrainConfig, fit, load_module, save_module, seed_everything
-from provenance import commit
+from provenance import commit, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 # name -> (layers, heads); head width 32 as the teacher's, FFN 4x the width
@@ -102,7 +102,8 @@ def train_teacher(args, folder: Path, model: nn.Module, build, train, test,
               TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu",
                           progress=args.progress))
     info = {"accuracy": accuracy(model, test), "train_seconds": res.seconds, "epochs": args.teacher_epochs,
-            "lr": args.teacher_lr, "commit": commit(), "weights_sha256": weights_digest(model)}
+            "lr": args.teacher_lr, "commit": commit(), "weights_sha256": weights_digest(model),
+            "environment": environment()}
     save_module(folder, model, {"encoder": model.encoder.config.to_dict(), "classes": model.head.out_features,
                                 "image_dim": getattr(model, "image_proj", nn.Linear(1, 1)).in_features,
                                 "info": info}, "polymodal-distill-teacher")
@@ -145,7 +146,8 @@ def limited(args, train: list, test: list) -> tuple[list, list]:
 
 
 def limit_tag(args) -> str:
-    return f"-limit{args.limit_batches}" if args.limit_batches else ""
+    """The teacher cache folder's suffix: smoke runs (--limit-batches) and tagged teachers (--tag) are kept apart."""
+    return (f"-limit{args.limit_batches}" if args.limit_batches else "") + (f"-{args.tag}" if args.tag else "")
 
 
 def fraction_subset(n: int, fraction: float, seed: int = 0) -> np.ndarray:
@@ -252,7 +254,7 @@ def train_student(args, task: Task, name, method, seed, cached_train):
                   TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, device="cpu", progress=args.progress))
     return student, {"student": name, "method": method, "seed": seed, "accuracy": accuracy(student, task.test),
                      "train_seconds": round(res.seconds, 1), "epochs": args.epochs, "lr": args.lr,
-                     "tau": tau, "attention_weight": weight, "commit": commit()}
+                     "tau": tau, "attention_weight": weight, "commit": commit(), "environment": environment()}
 
 
 @torch.no_grad()
@@ -444,6 +446,9 @@ def main(argv=None) -> int:
                     help="low-data regime (text): students see this seeded fraction of the labelled titles; the "
                          "teacher keeps all of them; rows go to distill_text_frac<F>.json")
     ap.add_argument("--limit-batches", type=int, default=0, help="smoke runs: train and test on this many batches")
+    ap.add_argument("--tag", default="",
+                    help="another teacher (e.g. one re-trained elsewhere): its cache folder and results file carry "
+                         "this suffix, so its students' rows never mix with those of the untagged teacher")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "distill-cache")
     ap.add_argument("--fusion-cache", type=Path, default=ROOT / "runs" / "fusion-cache",
@@ -455,6 +460,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if not 0 < args.train_fraction <= 1 or (args.train_fraction < 1 and args.task != "text"):
         ap.error("--train-fraction must lie in (0, 1], and below 1 only with --task text")
+    if args.tag and not args.tag.isalnum():
+        ap.error(f"--tag must be letters and digits only, got {args.tag!r}")
     task = text_task(args) if args.task == "text" else vqa_task(args, args.task.removeprefix("vqa-"))
     print(f"{task.name} teacher: accuracy {task.teacher_info['accuracy']:.4f} ({time.perf_counter() - t0:.0f} s)",
           flush=True)
@@ -467,6 +474,8 @@ def main(argv=None) -> int:
         task.meta.update(validation=args.validation, student_train=sum(len(b["labels"]) for b in rest),
                          test=sum(len(b["labels"]) for b in val))
         frac += "_val"
+    if args.tag:
+        frac += f"_{args.tag}"
     out_path = args.results / f"distill_{task.name.replace('-', '_')}{frac}.json"
     meta = {**task.meta, "teacher": task.teacher_info,
             "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32} for k, v in STUDENTS.items()},

@@ -37,3 +37,34 @@ def write_json(path: Path, data) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     os.replace(tmp, path)
+
+
+def environment(packages: tuple[str, ...] = ("torch", "numpy", "tokenizers", "pillow", "scikit-learn")) -> dict:
+    """What a figure may depend on besides the code: the CPU model, the thread count torch uses and the versions
+    of the packages that compute it. A model re-trained with the same code and seeds on another CPU or with other
+    package versions can differ (float rounding grows over training), so results record where they came from."""
+    import platform
+    from importlib import metadata
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for p in packages:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            versions[p] = None
+    out = {"python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(), **versions}
+    try:
+        import torch
+
+        out["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    return out
