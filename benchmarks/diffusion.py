@@ -9,6 +9,9 @@ and --device cuda for larger runs):
   masked  masked-image reconstruction (square masks) on ETH-80 and ISBI 2012 crops: MT-Diffusion trained jointly
           on generation and reconstruction vs the same network trained on reconstruction only; PSNR, SSIM and an
           LPIPS-style distance on EfficientNet-Lite0 features, on the hidden squares filled into the known pixels
+  masked-references  the same squares and scores for fills that need no training: mid-grey, the mean of the known
+          pixels, biharmonic inpainting (scikit-image), and real texture blind to the truth (the same squares of
+          another held-out image). Where the 2x perceptual bar lies against these tells what it asks of a fill
 
     .venv/bin/python benchmarks/diffusion.py                       # all -> docs/results/diffusion_*.json + PNGs
     .venv/bin/python benchmarks/diffusion.py --only fmnist --steps 300 --samples 256   # a quick look
@@ -237,9 +240,42 @@ def masked_task(args) -> dict:
     return out
 
 
+def reference_fills(eval_x: torch.Tensor, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Fills of the hidden squares that need no model: what the metrics give for a flat, a smooth and a blind but
+    realistic fill."""
+    from skimage.restoration import inpaint_biharmonic
+
+    masked = hide(eval_x, hidden)
+    known = 1 - hidden
+    mean = (masked * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
+    biharmonic = torch.stack([
+        torch.from_numpy(inpaint_biharmonic(x.permute(1, 2, 0).numpy().astype(np.float64), h[0].numpy().astype(bool),
+                                            channel_axis=-1)).permute(2, 0, 1).float()
+        for x, h in zip(masked, hidden, strict=True)])
+    return {"mid-grey (the masked image)": masked, "mean of the known pixels": mean.expand_as(eval_x),
+            "biharmonic inpainting": biharmonic, "another image's pixels (real, blind)": eval_x.roll(1, 0)}
+
+
+def masked_references(args) -> dict:
+    pd = PerceptualDistance()
+    out = {"squares": args.squares, "side": args.side, "sets": {}}
+    for name in args.masked_sets:
+        eval_x = task_data(f"{name}-masked").test["image"][: args.recon_eval]
+        hidden = square_masks(len(eval_x), 64, args.squares, args.side, torch.Generator().manual_seed(7))
+        masked = hide(eval_x, hidden)
+        rows = {}
+        for how, pred in reference_fills(eval_x, hidden).items():
+            filled = masked + hidden * pred
+            rows[how] = {"psnr": float(psnr(filled, eval_x).mean()), "ssim": float(ssim(filled, eval_x).mean()),
+                         "perceptual": float(pd(filled, eval_x).mean()), "commit": commit()}
+            print(f"masked-references {name} {how}: {rows[how]}", flush=True)
+        out["sets"][name] = rows
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=("fmnist", "mask", "masked"), action="append")
+    ap.add_argument("--only", choices=("fmnist", "mask", "masked", "masked-references"), action="append")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -283,8 +319,8 @@ def main(argv=None) -> int:
     if args.class_dropout == 0 and any(s != 1 for s in args.guidance):
         ap.error("--guidance other than 1 needs --class-dropout > 0 (a learnt null conditioning)")
     torch.set_num_threads(args.threads)
-    parts = {"fmnist": fmnist, "mask": mask_task, "masked": masked_task}
-    for name in args.only or list(parts):
+    parts = {"fmnist": fmnist, "mask": mask_task, "masked": masked_task, "masked-references": masked_references}
+    for name in args.only or ["fmnist", "mask", "masked"]:
         t0 = time.perf_counter()
         res = parts[name](args)
         res.update(seconds=time.perf_counter() - t0, steps=args.steps, threads=args.threads,
