@@ -69,6 +69,11 @@ def accuracy_table(res: dict) -> str:
         if s in by:
             best = max(statistics.fmean(v.values()) for v in by[s].values())
             lines.append(f"- {s}: {100 * best / teacher:.1f}%")
+    env = res["teacher"].get("environment")
+    if env:
+        versions = ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("python", "cpu", "cores", "torch_threads"))
+        lines += ["", f"Teacher trained on: {env['cpu']}, {env.get('torch_threads', '?')} thread(s), Python "
+                  f"{env['python']}, {versions}."]
     commits = sorted({r["commit"] for r in res["rows"]})
     lines += ["", f"Code: {', '.join(commits)}; {res['rows'][0]['epochs']} epochs, lr {res['rows'][0]['lr']}, "
               f"tau {res['tau']}, KD temperature {res['kd_temperature']}."]
