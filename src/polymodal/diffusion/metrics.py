@@ -26,7 +26,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise InputError("need two (n, d) feature sets of the same width, n >= 2")
     mu_a, mu_b = a.mean(0), b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(sa @ sb, disp=False)
+    covmean = linalg.sqrtm(sa @ sb)  # SciPy >= 1.16 deprecates disp=False and its (root, error) pair
     if not np.isfinite(covmean).all():
         offset = np.eye(len(sa)) * 1e-6
         covmean = linalg.sqrtm((sa + offset) @ (sb + offset))
