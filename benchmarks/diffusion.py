@@ -39,7 +39,7 @@ from polymodal.diffusion.sheet import contact_sheet
 from polymodal.diffusion.tasks import task_config, task_data
 from polymodal.diffusion.train import reconstruct_directly, train
 from polymodal.training import load_module, save_module
-from provenance import commit, write_json
+from provenance import commit, environment, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -324,7 +324,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         res = parts[name](args)
         res.update(seconds=time.perf_counter() - t0, steps=args.steps, threads=args.threads,
-                   sample_seed=args.sample_seed, device=args.device)
+                   sample_seed=args.sample_seed, device=args.device,
+                   environment=environment(("torch", "numpy", "diffusers", "scipy", "scikit-image")))
         write_json(args.results / f"diffusion_{name}{args.suffix}.json", res)
     return 0
 

@@ -328,7 +328,8 @@ def latency_rows(args, task: Task) -> dict:
         r["speedup_one"] = t["p50_ms_one"] / r["p50_ms_one"]
         r["speedup_batched"] = t["ms_per_example_batched"] / r["ms_per_example_batched"]
     return {"threads": torch.get_num_threads(), "reps": args.reps, "batch": len(big["labels"]),
-            "batch_length": int(big["attention_mask"].shape[1]), "commit": commit(), "models": rows}
+            "batch_length": int(big["attention_mask"].shape[1]), "commit": commit(), "environment": environment(),
+            "models": rows}
 
 
 def method_label(r: dict) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,10 +62,7 @@ def environment(packages: tuple[str, ...] = ("torch", "numpy", "tokenizers", "pi
         except metadata.PackageNotFoundError:
             versions[p] = None
     out = {"python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(), **versions}
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # only when the benchmark uses it: a torch-free benchmark stays torch-free
+    if torch is not None:
         out["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        pass
     return out

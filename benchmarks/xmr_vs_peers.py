@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from entry import run
-from provenance import commit, write_json
+from provenance import commit, environment, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHONS = {"polymodal": ROOT / ".venv/bin/python", "libpecos": ROOT / ".venv-peers/bin/python",
@@ -136,7 +136,8 @@ def main() -> None:
         if "polymodal" in med:
             med["polymodal"].update(e2e)
         results[name] = {"info": info, "median": med, "runs": runs, "threads": args.threads,
-                         "command": " ".join(sys.argv), "commit": commit()}
+                         "command": " ".join(sys.argv), "commit": commit(),
+                         "environment": environment(("numpy", "scipy", "scikit-learn", "numba"))}
         print_table(name, med)
         write_json(args.out, results)
 
