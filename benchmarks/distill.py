@@ -41,34 +41,17 @@ import torch
 from torch import nn
 
 from entry import run
-from polymodal.datasets.amazon import build_top_category
-from polymodal.distill.init import init_embeddings_from_teacher
 from polymodal.distill.losses import alignment_weights, layer_map
-from polymodal.distill.text import ShuffledBatches, accuracy, encode_texts, fixed_batches
-from polymodal.distill.trainer import Classifier, DistillConfig, cache_teacher, distill, model_inputs
+from polymodal.distill.recipes import METHODS, STUDENTS, distil_student, finetune_teacher, student_encoder, text_data
+from polymodal.distill.text import accuracy, fixed_batches
+from polymodal.distill.trainer import Classifier, cache_teacher, model_inputs
 from polymodal.distill.transformer import Encoder, EncoderConfig, minilm_tokenizer
 from polymodal.distill.vqa import QUESTION_TYPES, VQAModel, build_questions, pooled_tokens, qa_batches
 from polymodal.timing import latency
-from polymodal.training import TrainConfig, fit, load_module, save_module, seed_everything
+from polymodal.training import load_module, save_module, seed_everything
 from provenance import commit, environment
 
 ROOT = Path(__file__).resolve().parent.parent
-# name -> (layers, heads); head width 32 as the teacher's, FFN 4x the width
-STUDENTS = {"h12": (6, 12), "h6": (6, 6), "h4": (6, 4), "h2": (6, 2), "l2": (2, 12)}
-METHODS = {
-    "labels": dict(kd_weight=0.0, attention="none"),
-    "kd": dict(attention="none"),
-    "one-to-one": dict(attention="one-to-one", form="kl"),
-    "relations": dict(attention="relations"),
-    "amad-mse": dict(attention="amad", form="mse"),
-    "amad-kl": dict(attention="amad", form="kl"),
-}
-
-
-def student_encoder(name: str, dropout: float = 0.1) -> Encoder:
-    layers, heads = STUDENTS[name]
-    return Encoder(EncoderConfig(layers=layers, heads=heads, head_dim=32, intermediate=4 * 32 * heads,
-                                 dropout=dropout))
 
 
 @dataclass
@@ -97,10 +80,7 @@ def train_teacher(args, folder: Path, model: nn.Module, build, train, test,
         return teacher, cfg["info"]
     if reseed:
         seed_everything(0)
-    res = fit(model, ShuffledBatches(train, seed=0),
-              lambda m, b: torch.nn.functional.cross_entropy(m(**model_inputs(b))[0], b["labels"]),
-              TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr, seed=0, device="cpu",
-                          progress=args.progress))
+    res = finetune_teacher(model, train, args.teacher_epochs, args.teacher_lr, args.progress)
     info = {"accuracy": accuracy(model, test), "train_seconds": res.seconds, "epochs": args.teacher_epochs,
             "lr": args.teacher_lr, "commit": commit(), "weights_sha256": weights_digest(model),
             "environment": environment()}
@@ -157,16 +137,15 @@ def fraction_subset(n: int, fraction: float, seed: int = 0) -> np.ndarray:
 
 
 def text_task(args) -> Task:
-    tr_x, tr_y, te_x, te_y, names = build_top_category()
-    tok = minilm_tokenizer()
-    enc = encode_texts(tr_x, tok, args.max_len)
+    data = text_data(args.max_len)
+    names, enc, tr_y = data.classes, data.train_ids, data.train_labels
     train = fixed_batches(enc, tr_y, args.batch_size, seed=0)
     student_train = None
     if args.train_fraction < 1:
         sub = fraction_subset(len(tr_y), args.train_fraction)
         student_train = fixed_batches([enc[i] for i in sub], np.asarray(tr_y)[sub], args.batch_size, seed=0)
         student_train = limited(args, student_train, [])[0]
-    test = fixed_batches(encode_texts(te_x, tok, args.max_len), te_y, 256, seed=0)
+    test = fixed_batches(data.test_ids, data.test_labels, 256, seed=0)
     train, test = limited(args, train, test)
 
     def build(cfg):
@@ -181,7 +160,7 @@ def text_task(args) -> Task:
         meta["student_train"] = sum(len(b["labels"]) for b in student_train)
         meta["train_fraction"] = args.train_fraction
     return Task("text", train, test, len(names), teacher, info,
-                lambda name: Classifier(student_encoder(name), len(names)), meta, student_train)
+                lambda name: Classifier(student_encoder(*STUDENTS[name]), len(names)), meta, student_train)
 
 
 def vqa_tokens(args, kind: str) -> torch.Tensor:
@@ -234,7 +213,7 @@ def vqa_task(args, kind: str) -> Task:
             "train": int((~held).sum()), "test": int(held.sum()), "test_objects": test_objs.tolist(),
             "questions_per_type": np.bincount(qa.qtype, minlength=len(QUESTION_TYPES)).tolist()}
     return Task(f"vqa-{kind}", train, test, len(qa.answers), teacher, info,
-                lambda name: VQAModel(student_encoder(name), len(qa.answers), dim), meta)
+                lambda name: VQAModel(student_encoder(*STUDENTS[name]), len(qa.answers), dim), meta)
 
 
 def settings(args, method: str) -> tuple[float, float]:
@@ -245,13 +224,10 @@ def settings(args, method: str) -> tuple[float, float]:
 
 
 def train_student(args, task: Task, name, method, seed, cached_train):
-    seed_everything(seed)
-    student = task.make_student(name)
-    init_embeddings_from_teacher(student.encoder, task.teacher.encoder)
     tau, weight = settings(args, method)
-    cfg = DistillConfig(kd_temperature=args.kd_temperature, tau=tau, attention_weight=weight, **METHODS[method])
-    res = distill(student, task.teacher, ShuffledBatches(cached_train, seed=seed), cfg,
-                  TrainConfig(epochs=args.epochs, lr=args.lr, seed=seed, device="cpu", progress=args.progress))
+    student, res = distil_student(lambda: task.make_student(name), task.teacher, cached_train, method, seed,
+                                  args.epochs, args.lr, args.progress, kd_temperature=args.kd_temperature, tau=tau,
+                                  attention_weight=weight)
     return student, {"student": name, "method": method, "seed": seed, "accuracy": accuracy(student, task.test),
                      "train_seconds": round(res.seconds, 1), "epochs": args.epochs, "lr": args.lr,
                      "tau": tau, "attention_weight": weight, "commit": commit(), "environment": environment()}
