@@ -12,6 +12,7 @@ import typer
 
 from .autocomplete.cli import app as autocomplete_app
 from .diffusion.cli import app as diffusion_app
+from .distill.cli import app as distill_app
 from .errors import InputError, PolymodalError
 from .fusion.cli import app as fusion_app
 from .retrieval.cli import app as retrieval_app
@@ -27,6 +28,7 @@ app.add_typer(autocomplete_app, name="autocomplete")
 app.add_typer(retrieval_app, name="retrieval")
 app.add_typer(fusion_app, name="fusion")
 app.add_typer(diffusion_app, name="diffusion")
+app.add_typer(distill_app, name="distill")
 app.command("serve")(serve)
 
 
