@@ -66,7 +66,9 @@ def _splits(max_len: int, batch_size: int, limit: int):
     return train, test, data.classes
 
 
-def _threads(threads: int) -> None:
+def _start(threads: int) -> None:
+    """Every training or scoring command: torch must be there; ``threads`` > 0 sets torch's thread count."""
+    _need_torch()
     import torch
 
     if threads:
@@ -75,22 +77,25 @@ def _threads(threads: int) -> None:
 
 Limit = Annotated[int, typer.Option(min=0, help="smoke runs: train and test on the first N batches only (0: all)")]
 Threads = Annotated[int, typer.Option(min=0, help="torch threads (0: torch's default)")]
+Epochs = Annotated[int, typer.Option(min=1)]
+LearningRate = Annotated[float, typer.Option(min=0.0)]
+BatchSize = Annotated[int, typer.Option(min=1)]
+Progress = Annotated[bool, typer.Option(help="show progress bars")]
 
 
 @app.command("teacher")
 def teacher_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="model folder to write")],
-    epochs: Annotated[int, typer.Option(min=1)] = 4,
-    lr: Annotated[float, typer.Option(min=0.0)] = 1e-4,
+    epochs: Epochs = 4,
+    lr: LearningRate = 1e-4,
     max_len: Annotated[int, typer.Option(min=2, help="word pieces per title, [CLS] and [SEP] included")] = 32,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: BatchSize = 64,
     limit: Limit = 0,
     threads: Threads = 0,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    progress: Progress = True,
 ) -> None:
     """Fine-tune all-MiniLM-L6-v2 (6 layers x 12 heads) + a linear head on the text task; prints test accuracy."""
-    _need_torch()
-    _threads(threads)
+    _start(threads)
     from ..training import seed_everything
     from .recipes import finetune_teacher
     from .text import accuracy
@@ -115,20 +120,19 @@ def student_cmd(
     layers: Annotated[int, typer.Option(min=1, help="student layers (at most the teacher's)")] = 6,
     heads: Annotated[int, typer.Option(min=1, help="student attention heads")] = 4,
     head_dim: Annotated[int, typer.Option(min=1, help="width of each head (the teacher's is 32)")] = 32,
-    epochs: Annotated[int, typer.Option(min=1)] = 6,
-    lr: Annotated[float, typer.Option(min=0.0)] = 5e-4,
+    epochs: Epochs = 6,
+    lr: LearningRate = 5e-4,
     tau: Annotated[float, typer.Option(min=0.0, help="AMAD temperature of the head-alignment softmax")] = 0.1,
     kd_temperature: Annotated[float, typer.Option(min=0.0, help="output distillation temperature")] = 2.0,
     attention_weight: Annotated[float, typer.Option(min=0.0, help="weight of the attention loss")] = 1.0,
     seed: int = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: BatchSize = 64,
     limit: Limit = 0,
     threads: Threads = 0,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    progress: Progress = True,
 ) -> None:
     """Distil the teacher into a student with fewer heads or layers; prints both test accuracies (JSON)."""
-    _need_torch()
-    _threads(threads)
+    _start(threads)
     from .losses import layer_map
     from .recipes import METHODS, distil_student, student_encoder
     from .text import accuracy
@@ -167,8 +171,7 @@ def evaluate_cmd(
     threads: Threads = 0,
 ) -> None:
     """Test accuracy on the text task's test split (JSON)."""
-    _need_torch()
-    _threads(threads)
+    _start(threads)
     from .text import accuracy
 
     m, cfg = _load(model)
