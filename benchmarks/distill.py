@@ -456,7 +456,7 @@ def main(argv=None) -> int:
     out_path = args.results / f"distill_{task.name.replace('-', '_')}{frac}.json"
     meta = {**task.meta, "teacher": task.teacher_info,
             "students": {k: {"layers": v[0], "heads": v[1], "head_dim": 32} for k, v in STUDENTS.items()},
-            "methods": METHODS, "tau": args.tau, "kd_temperature": args.kd_temperature}
+            "methods": METHODS, "kd_temperature": args.kd_temperature}
     mismatch = teacher_mismatch(out_path, task.teacher_info)
     if mismatch:
         print(f"error: {mismatch}", file=sys.stderr)

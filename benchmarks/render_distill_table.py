@@ -27,11 +27,57 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def setting(r: dict) -> tuple[float, float]:
+    """A row's (AMAD temperature, attention weight); rows measured before they were recorded used 0.1 and 1."""
+    return r.get("tau", 0.1), r.get("attention_weight", 1.0)
+
+
+def grid_setting(rows: list[dict]) -> tuple[float, float]:
+    """The setting the grid ran at: the defaults (0.1, 1) when any row has them, else the most common one."""
+    counts: dict = {}
+    for r in rows:
+        counts[setting(r)] = counts.get(setting(r), 0) + 1
+    return (0.1, 1.0) if (0.1, 1.0) in counts else max(counts, key=counts.get)
+
+
+def other_settings_table(res: dict, main: tuple[float, float], by: dict) -> list[str]:
+    """Rows at a temperature or attention weight other than the grid's, each paired by seed with the same method
+    at the grid's setting and with the best baseline (chosen on the shared seeds); empty when there are none."""
+    other: dict = {}
+    for r in res["rows"]:
+        if setting(r) != main:
+            other.setdefault((r["student"], r["method"], *setting(r)), {})[r["seed"]] = r["accuracy"]
+    if not other:
+        return []
+    lines = ["", f"Rows at settings other than the grid's (tau {main[0]:g}, attention weight {main[1]:g}); the deltas "
+             "are paired by seed.", "",
+             "| student | method | tau | attention weight | accuracy % (n) | minus the same method at the grid setting "
+             "| minus the best baseline |", "|---|---|---|---|---|---|---|"]
+    for (s, m, tau, w), acc in sorted(other.items(), key=lambda kv: (STUDENTS.index(kv[0][0]), kv[0][1:])):
+        mu, sd = mean_std(list(acc.values()))
+        cells = []
+        for ref in (m, None):
+            grid = by.get(s, {})
+            methods = (ref,) if ref else BASELINES
+            seeds = sorted(set(acc).intersection(*(set(grid.get(b, {})) for b in methods)))
+            if not seeds:
+                cells.append("-")
+                continue
+            best = max(methods, key=lambda b: statistics.fmean(grid[b][k] for k in seeds))
+            dm, dsd = mean_std([acc[k] - grid[best][k] for k in seeds])
+            cells.append(f"{100 * dm:+.2f} ± {100 * dsd:.2f}" + ("" if ref else f" ({best})") + f", {len(seeds)} seeds")
+        lines.append(f"| {s} | {m} | {tau:g} | {w:g} | {100 * mu:.2f} ± {100 * sd:.2f} ({len(acc)}) | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
 def accuracy_table(res: dict) -> str:
     teacher = res["teacher"]["accuracy"]
+    main = grid_setting(res["rows"])
     by = {}
     for r in res["rows"]:
-        by.setdefault(r["student"], {}).setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
+        if setting(r) == main:
+            by.setdefault(r["student"], {}).setdefault(r["method"], {})[r["seed"]] = r["accuracy"]
     lines = [f"{res['task']}. Teacher (6 layers x 12 heads, MiniLM start): **{100 * teacher:.2f}%** test accuracy "
              f"({res['test']} test / {res['train']} training examples, {len(res['classes'])} classes)."
              + (f" Low-data regime: students see a seeded {res['train_fraction']:g} of the labelled training "
@@ -69,6 +115,7 @@ def accuracy_table(res: dict) -> str:
         if s in by:
             best = max(statistics.fmean(v.values()) for v in by[s].values())
             lines.append(f"- {s}: {100 * best / teacher:.1f}%")
+    lines += other_settings_table(res, main, by)
     env = res["teacher"].get("environment")
     if env:
         versions = ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("python", "cpu", "cores", "torch_threads"))
@@ -76,7 +123,7 @@ def accuracy_table(res: dict) -> str:
                   f"{env['python']}, {versions}."]
     commits = sorted({r["commit"] for r in res["rows"]})
     lines += ["", f"Code: {', '.join(commits)}; {res['rows'][0]['epochs']} epochs, lr {res['rows'][0]['lr']}, "
-              f"tau {res['tau']}, KD temperature {res['kd_temperature']}."]
+              f"tau {main[0]:g}, KD temperature {res['kd_temperature']}."]
     return "\n".join(lines)
 
 
