@@ -49,10 +49,12 @@ def test_reconstruction_only_baseline_learns_to_fill_squares():
     model = tiny_rec()
     data = {"image": stripes(256)}
     probe = with_hidden_squares({"image": stripes(32, seed=9)}, 1, 3, torch.Generator().manual_seed(1))
-    before = float(reconstruction_only_loss(model, probe))
+    with torch.no_grad():
+        before = float(reconstruction_only_loss(model, probe))
     info = train(model, data, steps=120, batch_size=32, lr=3e-3, objective="reconstruction", squares=1, side=3,
                  ema=0.9, progress=False)
-    after = float(reconstruction_only_loss(model, probe))
+    with torch.no_grad():
+        after = float(reconstruction_only_loss(model, probe))
     assert after < 0.25 * before, (before, after)
     filled = probe["masked_image"] + probe["hidden"] * reconstruct_directly(model, probe["masked_image"])
     assert float(((filled - probe["image"]) ** 2).mean()) < 0.25 * float(((probe["masked_image"] - probe["image"])
