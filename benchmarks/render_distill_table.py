@@ -15,6 +15,7 @@ import os
 import re
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
@@ -34,10 +35,8 @@ def setting(r: dict) -> tuple[float, float]:
 
 def grid_setting(rows: list[dict]) -> tuple[float, float]:
     """The setting the grid ran at: the defaults (0.1, 1) when any row has them, else the most common one."""
-    counts: dict = {}
-    for r in rows:
-        counts[setting(r)] = counts.get(setting(r), 0) + 1
-    return (0.1, 1.0) if (0.1, 1.0) in counts else max(counts, key=counts.get)
+    counts = Counter(setting(r) for r in rows)
+    return (0.1, 1.0) if (0.1, 1.0) in counts else counts.most_common(1)[0][0]
 
 
 def other_settings_table(res: dict, main: tuple[float, float], by: dict) -> list[str]:
@@ -55,9 +54,8 @@ def other_settings_table(res: dict, main: tuple[float, float], by: dict) -> list
              "| minus the best baseline |", "|---|---|---|---|---|---|---|"]
     for (s, m, tau, w), acc in sorted(other.items(), key=lambda kv: (STUDENTS.index(kv[0][0]), kv[0][1:])):
         mu, sd = mean_std(list(acc.values()))
-        cells = []
+        cells, grid = [], by.get(s, {})
         for ref in (m, None):
-            grid = by.get(s, {})
             methods = (ref,) if ref else BASELINES
             seeds = sorted(set(acc).intersection(*(set(grid.get(b, {})) for b in methods)))
             if not seeds:
@@ -131,7 +129,8 @@ def tuning_table(res: dict) -> str:
     """Validation accuracy per student, method, attention weight and AMAD temperature (``--validation`` runs)."""
     by: dict = {}
     for r in res["rows"]:
-        key = (r["student"], r["method"], r.get("attention_weight", 1.0), r.get("tau", 0.1))
+        tau, weight = setting(r)
+        key = (r["student"], r["method"], weight, tau)
         by.setdefault(key, []).append(r["accuracy"])
     lines = [f"{res['task']}. Validation: a seeded {res['validation']:g} of the students' training batches "
              f"({res['test']} examples), the students train on the other {res['student_train']}.", "",
