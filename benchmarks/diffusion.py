@@ -126,6 +126,8 @@ def fmnist(args) -> dict:
               ("class-conditional", task_config("fmnist", args.channels, baseline=True,
                                                 class_dropout=args.class_dropout)))
     for name, cfg in models:
+        if name not in args.fmnist_models:  # one model per process: two processes train both side by side
+            continue
         model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}
         for k, scale in enumerate(args.guidance):  # one row per guidance scale; "name" alone at the first scale
@@ -157,7 +159,7 @@ def fmnist(args) -> dict:
             contact_sheet([gen["image"][:80][order][i: i + 16] for i in range(0, 80, 16)],
                           args.results / f"diffusion_fmnist_{name}{args.suffix}{suffix}.png")
     out["fd_ratio_mt_over_baseline"] = {}
-    for k, scale in enumerate(args.guidance):
+    for k, scale in enumerate(args.guidance if len(args.fmnist_models) == 2 else []):
         key = "" if k == 0 else f" guidance {scale:g}"
         mt, base = out["models"]["mt-diffusion" + key], out["models"]["class-conditional" + key]
         out["fd_ratio_mt_over_baseline"][f"{scale:g}"] = mt["fd"] / base["fd"]
@@ -292,6 +294,10 @@ def main(argv=None) -> int:
                          "that sampling can use classifier-free guidance (MTConfig.class_dropout)")
     ap.add_argument("--guidance", type=float, nargs="+", default=[1.0],
                     help="fmnist: classifier-free guidance scales to evaluate (1: none; others need --class-dropout)")
+    ap.add_argument("--fmnist-models", nargs="+", choices=("mt-diffusion", "class-conditional"),
+                    default=["mt-diffusion", "class-conditional"],
+                    help="fmnist: the models to train (or load) and score; one per process trains the two side by "
+                         "side, and a later run with both loads them from --cache and compares")
     ap.add_argument("--skip-diagnostics", action="store_true",
                     help="fmnist: skip the MT model's label-given diagnostic run")
     ap.add_argument("--sample-seed", type=int, default=1000,
