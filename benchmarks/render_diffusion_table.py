@@ -1,7 +1,7 @@
 """Markdown tables for docs/diffusion.md from the JSON that benchmarks/diffusion.py writes.
 
     .venv/bin/python benchmarks/render_diffusion_table.py [SUFFIX]   # SUFFIX: the benchmark's --suffix
-    .venv/bin/python benchmarks/render_diffusion_table.py --curve    # agreement and FD per guidance scale
+    .venv/bin/python benchmarks/render_diffusion_table.py --curve [PREFIX]   # agreement and FD per guidance scale
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def fmnist(res: dict) -> str:
 
 def guidance_curve(paths) -> str:
     """Agreement and Frechet distance against the guidance scale for both models, each cell the median over the
-    sampling draws (seeds) measured at that scale, from every diffusion_fmnist_guidance*.json; and, for each MT
+    sampling draws (seeds) measured at that scale, from the given diffusion_fmnist*.json files; and, for each MT
     point, the baseline's FD at the same agreement, interpolated linearly between the two baseline scales whose
     median agreements bracket it (blank where none do)."""
     cells: dict = {}  # (model, scale) -> {seed: (agreement, fd)}; a draw repeated in two files counts once
@@ -128,15 +128,16 @@ def masked(res: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("suffix", nargs="?", default="", help="the benchmark's --suffix, e.g. _guidance")
-    ap.add_argument("--curve", action="store_true",
-                    help="agreement and FD per guidance scale from every diffusion_fmnist_guidance*.json")
+    ap.add_argument("--curve", nargs="?", const="_guidance", default=None, metavar="PREFIX",
+                    help="agreement and FD per guidance scale (median over draws) from every "
+                         "diffusion_fmnist<PREFIX>*.json (PREFIX: _guidance unless given, e.g. _s6000)")
     args = ap.parse_args(argv)
     suffix = args.suffix
-    if args.curve:
-        paths = sorted(RESULTS.glob("diffusion_fmnist_guidance*.json"))
+    if args.curve is not None:
+        paths = sorted(RESULTS.glob(f"diffusion_fmnist{args.curve}*.json"))
         if not paths:
-            print("no docs/results/diffusion_fmnist_guidance*.json; run benchmarks/diffusion.py --guidance first",
-                  file=sys.stderr)
+            print(f"no docs/results/diffusion_fmnist{args.curve}*.json; run benchmarks/diffusion.py --guidance "
+                  f"--suffix {args.curve} first", file=sys.stderr)
             return 1
         print(guidance_curve(paths))
         return 0
