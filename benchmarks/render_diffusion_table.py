@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/render_diffusion_table.py [SUFFIX]   # SUFFIX: the benchmark's --suffix
     .venv/bin/python benchmarks/render_diffusion_table.py --curve [PREFIX]   # agreement and FD per guidance scale
+    .venv/bin/python benchmarks/render_diffusion_table.py --curve _s6000 --draws 1.5   # each draw at s = 1.5
 """
 
 from __future__ import annotations
@@ -93,6 +94,29 @@ def guidance_curve(paths) -> str:
     return "\n".join(lines)
 
 
+def draws_table(paths, scale: float) -> str:
+    """One row per sampling draw (seed) at guidance ``scale``, both models and their FD ratio, then the medians."""
+    rows = {}
+    for path in paths:
+        res = json.loads(path.read_text())
+        pair = {("mt" if n.startswith("mt-diffusion") else "base"): r for n, r in res["models"].items()
+                if r.get("guidance", 1) == scale}
+        if len(pair) == 2:
+            rows[res.get("sample_seed", 1000)] = pair
+    lines = ["| sampling seed | MT agreement % | MT FD | baseline agreement % | baseline FD | FD ratio MT / baseline |",
+             "|---|---|---|---|---|---|"]
+    cols = []
+    for seed in sorted(rows):
+        mt, bs = rows[seed]["mt"], rows[seed]["base"]
+        cols.append((mt["agreement"], mt["fd"], bs["agreement"], bs["fd"], mt["fd"] / bs["fd"]))
+        lines.append(f"| {seed} | {100 * cols[-1][0]:.1f} | {cols[-1][1]:.2f} | {100 * cols[-1][2]:.1f} | "
+                     f"{cols[-1][3]:.2f} | {cols[-1][4]:.2f} |")
+    if cols:
+        m = [statistics.median(c) for c in zip(*cols)]
+        lines.append(f"| median | **{100 * m[0]:.1f}** | {m[1]:.2f} | {100 * m[2]:.1f} | {m[3]:.2f} | **{m[4]:.2f}** |")
+    return "\n".join(lines)
+
+
 def mask(res: dict) -> str:
     return "\n".join([
         f"ETH-80 64 px image + mask, {res['samples']} samples, {res['steps']} training steps "
@@ -131,6 +155,8 @@ def main(argv=None) -> int:
     ap.add_argument("--curve", nargs="?", const="_guidance", default=None, metavar="PREFIX",
                     help="agreement and FD per guidance scale (median over draws) from every "
                          "diffusion_fmnist<PREFIX>*.json (PREFIX: _guidance unless given, e.g. _s6000)")
+    ap.add_argument("--draws", type=float, metavar="SCALE",
+                    help="with --curve: one row per sampling draw at this guidance scale instead of the curve")
     args = ap.parse_args(argv)
     suffix = args.suffix
     if args.curve is not None:
@@ -139,7 +165,7 @@ def main(argv=None) -> int:
             print(f"no docs/results/diffusion_fmnist{args.curve}*.json; run benchmarks/diffusion.py --guidance "
                   f"--suffix {args.curve} first", file=sys.stderr)
             return 1
-        print(guidance_curve(paths))
+        print(guidance_curve(paths) if args.draws is None else draws_table(paths, args.draws))
         return 0
     found = False
     for name, fn in (("fmnist", fmnist), ("mask", mask), ("masked", masked)):
