@@ -57,21 +57,26 @@ def fmnist(res: dict) -> str:
     return "\n".join(lines)
 
 
+def read_draws(paths) -> dict:
+    """(model, scale) -> {sampling seed: (agreement, fd)} over the result files, model "mt" or "base"; a draw
+    repeated in two files counts once."""
+    cells: dict = {}
+    for path in paths:
+        res = json.loads(path.read_text())
+        for name, r in res["models"].items():
+            model = "mt" if name.startswith("mt-diffusion") else "base"
+            # files written before --sample-seed existed were all drawn with the benchmark's default seed, 1000
+            cells.setdefault((model, r.get("guidance", 1)), {})[res.get("sample_seed", 1000)] = (r["agreement"], r["fd"])
+    return cells
+
+
 def guidance_curve(paths) -> str:
     """Agreement and Frechet distance against the guidance scale for both models, each cell the median over the
     sampling draws (seeds) measured at that scale, from the given diffusion_fmnist*.json files; and, for each MT
     point, the baseline's FD at the same agreement, interpolated linearly between the two baseline scales whose
     median agreements bracket it (blank where none do)."""
-    cells: dict = {}  # (model, scale) -> {seed: (agreement, fd)}; a draw repeated in two files counts once
-    for path in paths:
-        res = json.loads(path.read_text())
-        for name, r in res["models"].items():
-            model = "mt" if name.startswith("mt-diffusion") else "base"
-            draws = cells.setdefault((model, r.get("guidance", 1)), {})
-            # files written before --sample-seed existed were all drawn with the benchmark's default seed, 1000
-            draws[res.get("sample_seed", 1000)] = (r["agreement"], r["fd"])
     med = {k: (statistics.median(a for a, _ in v.values()), statistics.median(f for _, f in v.values()), len(v))
-           for k, v in cells.items()}
+           for k, v in read_draws(paths).items()}
     base = sorted((a, f) for (m, _), (a, f, _) in med.items() if m == "base")
 
     def base_fd_at(agreement: float):
@@ -96,21 +101,13 @@ def guidance_curve(paths) -> str:
 
 def draws_table(paths, scale: float) -> str:
     """One row per sampling draw (seed) at guidance ``scale``, both models and their FD ratio, then the medians."""
-    rows = {}
-    for path in paths:
-        res = json.loads(path.read_text())
-        pair = {("mt" if n.startswith("mt-diffusion") else "base"): r for n, r in res["models"].items()
-                if r.get("guidance", 1) == scale}
-        if len(pair) == 2:
-            rows[res.get("sample_seed", 1000)] = pair
+    cells = read_draws(paths)
+    mt, base = cells.get(("mt", scale), {}), cells.get(("base", scale), {})
     lines = ["| sampling seed | MT agreement % | MT FD | baseline agreement % | baseline FD | FD ratio MT / baseline |",
              "|---|---|---|---|---|---|"]
-    cols = []
-    for seed in sorted(rows):
-        mt, bs = rows[seed]["mt"], rows[seed]["base"]
-        cols.append((mt["agreement"], mt["fd"], bs["agreement"], bs["fd"], mt["fd"] / bs["fd"]))
-        lines.append(f"| {seed} | {100 * cols[-1][0]:.1f} | {cols[-1][1]:.2f} | {100 * cols[-1][2]:.1f} | "
-                     f"{cols[-1][3]:.2f} | {cols[-1][4]:.2f} |")
+    cols = [(*mt[seed], *base[seed], mt[seed][1] / base[seed][1]) for seed in sorted(mt.keys() & base.keys())]
+    for seed, c in zip(sorted(mt.keys() & base.keys()), cols):
+        lines.append(f"| {seed} | {100 * c[0]:.1f} | {c[1]:.2f} | {100 * c[2]:.1f} | {c[3]:.2f} | {c[4]:.2f} |")
     if cols:
         m = [statistics.median(c) for c in zip(*cols)]
         lines.append(f"| median | **{100 * m[0]:.1f}** | {m[1]:.2f} | {100 * m[2]:.1f} | {m[3]:.2f} | **{m[4]:.2f}** |")
@@ -156,8 +153,10 @@ def main(argv=None) -> int:
                     help="agreement and FD per guidance scale (median over draws) from every "
                          "diffusion_fmnist<PREFIX>*.json (PREFIX: _guidance unless given, e.g. _s6000)")
     ap.add_argument("--draws", type=float, metavar="SCALE",
-                    help="with --curve: one row per sampling draw at this guidance scale instead of the curve")
+                    help="one row per sampling draw at this guidance scale instead of the curve (files as --curve)")
     args = ap.parse_args(argv)
+    if args.draws is not None and args.curve is None:
+        args.curve = "_guidance"
     suffix = args.suffix
     if args.curve is not None:
         paths = sorted(RESULTS.glob(f"diffusion_fmnist{args.curve}*.json"))
