@@ -66,7 +66,8 @@ def read_draws(paths) -> dict:
         for name, r in res["models"].items():
             model = "mt" if name.startswith("mt-diffusion") else "base"
             # files written before --sample-seed existed were all drawn with the benchmark's default seed, 1000
-            cells.setdefault((model, r.get("guidance", 1)), {})[res.get("sample_seed", 1000)] = (r["agreement"], r["fd"])
+            seed = res.get("sample_seed", 1000)
+            cells.setdefault((model, r.get("guidance", 1)), {})[seed] = (r["agreement"], r["fd"])
     return cells
 
 
