@@ -34,7 +34,7 @@ from entry import run
 from polymodal.diffusion.data import hide, square_masks
 from polymodal.diffusion.evaluators import Classifier, Segmenter, predict, train_classifier, train_segmenter
 from polymodal.diffusion.metrics import PerceptualDistance, frechet_distance, iou, label_agreement, psnr, ssim
-from polymodal.diffusion.model import LossWeights, MTConfig, MTDiffusion, load_mt, save_mt
+from polymodal.diffusion.model import LossWeights, MTConfig, MTDiffusion, load_mt, save_mt, stratified_labels
 from polymodal.diffusion.sheet import contact_sheet
 from polymodal.diffusion.tasks import task_config, task_data
 from polymodal.diffusion.train import reconstruct_directly, train
@@ -91,8 +91,9 @@ def generate_many(model: MTDiffusion, n: int, steps: int, seed: int, chunk: int 
     parts = []
     for i in range(0, n, chunk):
         extra = {k: v[i: i + chunk] if torch.is_tensor(v) else v for k, v in kw.items()}
-        if "given" in kw:
-            extra["given"] = {k: v[i: i + chunk] for k, v in kw["given"].items()}
+        for key in ("given", "start"):
+            if key in kw:
+                extra[key] = {k: v[i: i + chunk] for k, v in kw[key].items()}
         m = min(chunk, n - i)
         parts.append(model.generate(m, "ddim", steps, generator=torch.Generator().manual_seed(seed + i), **extra))
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
@@ -130,6 +131,8 @@ def fmnist(args) -> dict:
             continue
         model, info = trained(args, f"fmnist-{name}", cfg, data.train, args.batch_size)
         kw = {"label": uniform} if cfg.class_conditional else {}
+        if args.stratify and not cfg.class_conditional:  # the MT model's start labels as balanced as the baseline's
+            kw["start"] = {"label": stratified_labels(n, 10, torch.Generator().manual_seed(args.sample_seed))}
         for k, scale in enumerate(args.guidance):  # one row per guidance scale; "name" alone at the first scale
             key = name if k == 0 else f"{name} guidance {scale:g}"
             gen = generate_many(model, n, args.sample_steps, seed=args.sample_seed, guidance=scale, **kw)
@@ -140,8 +143,9 @@ def fmnist(args) -> dict:
                    "fd": frechet_distance(feats.numpy(), real_feats),
                    **label_agreement(labels.numpy(), judged.numpy(), 10),
                    "generated_label_counts": np.bincount(labels.numpy(), minlength=10).tolist(),
+                   "start_labels": "given" if cfg.class_conditional else "stratified" if args.stratify else "iid",
                    "sample_seconds_64_ddim50": sampling_time(
-                       model, guidance=scale, **({"label": torch.arange(64) % 10} if kw else {})),
+                       model, guidance=scale, **({"label": torch.arange(64) % 10} if cfg.class_conditional else {})),
                    "config": cfg.to_dict(), "commit": commit()}
             if "label_final" in gen:  # the label decoder's reading at the last step only (clean image, lam ~ 0)
                 row["agreement_last_step_label"] = float((gen["label_final"] == judged).float().mean())
@@ -298,6 +302,9 @@ def main(argv=None) -> int:
                     default=["mt-diffusion", "class-conditional"],
                     help="fmnist: the models to train (or load) and score; one per process trains the two side by "
                          "side, and a later run with both loads them from --cache and compares")
+    ap.add_argument("--stratify", action="store_true",
+                    help="fmnist: start the MT model's chains with exactly n/10 labels per class (stratified draws "
+                         "of the uniform prior, in a random order), as the baseline is given; default i.i.d. draws")
     ap.add_argument("--skip-diagnostics", action="store_true",
                     help="fmnist: skip the MT model's label-given diagnostic run")
     ap.add_argument("--sample-seed", type=int, default=1000,

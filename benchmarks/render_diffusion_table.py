@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/render_diffusion_table.py [SUFFIX]   # SUFFIX: the benchmark's --suffix
     .venv/bin/python benchmarks/render_diffusion_table.py --curve [PREFIX]   # agreement and FD per guidance scale
     .venv/bin/python benchmarks/render_diffusion_table.py --curve _s6000 --draws 1.5   # each draw at s = 1.5
+    .venv/bin/python benchmarks/render_diffusion_table.py --curve _s6000 --start stratified   # --stratify MT rows
 """
 
 from __future__ import annotations
@@ -57,27 +58,30 @@ def fmnist(res: dict) -> str:
     return "\n".join(lines)
 
 
-def read_draws(paths) -> dict:
+def read_draws(paths, start: str = "iid") -> dict:
     """(model, scale) -> {sampling seed: (agreement, fd)} over the result files, model "mt" or "base"; a draw
-    repeated in two files counts once."""
+    repeated in two files counts once. MT rows count only where their chains started as ``start`` says ("iid" or
+    "stratified", the benchmark's --stratify; rows written before it existed are "iid")."""
     cells: dict = {}
     for path in paths:
         res = json.loads(path.read_text())
         for name, r in res["models"].items():
             model = "mt" if name.startswith("mt-diffusion") else "base"
+            if model == "mt" and r.get("start_labels", "iid") != start:
+                continue
             # files written before --sample-seed existed were all drawn with the benchmark's default seed, 1000
             seed = res.get("sample_seed", 1000)
             cells.setdefault((model, r.get("guidance", 1)), {})[seed] = (r["agreement"], r["fd"])
     return cells
 
 
-def guidance_curve(paths) -> str:
+def guidance_curve(paths, start: str = "iid") -> str:
     """Agreement and Frechet distance against the guidance scale for both models, each cell the median over the
     sampling draws (seeds) measured at that scale, from the given diffusion_fmnist*.json files; and, for each MT
     point, the baseline's FD at the same agreement, interpolated linearly between the two baseline scales whose
     median agreements bracket it (blank where none do)."""
     med = {k: (statistics.median(a for a, _ in v.values()), statistics.median(f for _, f in v.values()), len(v))
-           for k, v in read_draws(paths).items()}
+           for k, v in read_draws(paths, start).items()}
     base = sorted((a, f) for (m, _), (a, f, _) in med.items() if m == "base")
 
     def base_fd_at(agreement: float):
@@ -100,9 +104,9 @@ def guidance_curve(paths) -> str:
     return "\n".join(lines)
 
 
-def draws_table(paths, scale: float) -> str:
+def draws_table(paths, scale: float, start: str = "iid") -> str:
     """One row per sampling draw (seed) at guidance ``scale``, both models and their FD ratio, then the medians."""
-    cells = read_draws(paths)
+    cells = read_draws(paths, start)
     mt, base = cells.get(("mt", scale), {}), cells.get(("base", scale), {})
     lines = ["| sampling seed | MT agreement % | MT FD | baseline agreement % | baseline FD | FD ratio MT / baseline |",
              "|---|---|---|---|---|---|"]
@@ -155,6 +159,8 @@ def main(argv=None) -> int:
                          "diffusion_fmnist<PREFIX>*.json (PREFIX: _guidance unless given, e.g. _s6000)")
     ap.add_argument("--draws", type=float, metavar="SCALE",
                     help="one row per sampling draw at this guidance scale instead of the curve (files as --curve)")
+    ap.add_argument("--start", choices=("iid", "stratified"), default="iid",
+                    help="--curve / --draws: the MT rows whose start labels were drawn so (the benchmark's --stratify)")
     args = ap.parse_args(argv)
     if args.draws is not None and args.curve is None:
         args.curve = "_guidance"
@@ -165,7 +171,7 @@ def main(argv=None) -> int:
             print(f"no docs/results/diffusion_fmnist{args.curve}*.json; run benchmarks/diffusion.py --guidance "
                   f"--suffix {args.curve} first", file=sys.stderr)
             return 1
-        print(guidance_curve(paths) if args.draws is None else draws_table(paths, args.draws))
+        print(guidance_curve(paths, args.start) if args.draws is None else draws_table(paths, args.draws, args.start))
         return 0
     found = False
     for name, fn in (("fmnist", fmnist), ("mask", mask), ("masked", masked)):

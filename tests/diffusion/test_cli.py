@@ -42,6 +42,28 @@ def test_train_then_sample(tmp_path, capsys):
     assert "use `polymodal diffusion sample`" in capsys.readouterr().err
 
 
+def test_sample_stratify_starts_every_class_equally_often(tmp_path, capsys, monkeypatch):
+    """``sample --stratify`` hands generate() start labels with 2 of each of the 10 classes (20 items); without
+    it the chains start from i.i.d. draws (no start labels)."""
+    from polymodal.diffusion.model import MTDiffusion
+
+    folder = tmp_path / "fm"
+    assert main(["diffusion", "train", "--task", "fmnist", "--out", str(folder), "--steps", "1", "--batch-size",
+                 "4", "--device", "cpu", "--schedule", "shift", "--label-reader", "subtract"]) == 0
+    seen, real = [], MTDiffusion.generate
+
+    def spy(self, n, *a, **kw):
+        seen.append(kw.get("start"))
+        return real(self, n, *a, **kw)
+
+    monkeypatch.setattr(MTDiffusion, "generate", spy)
+    for flag in ("--stratify", "--no-stratify"):
+        assert main(["diffusion", "sample", "--model", str(folder), "--out", str(tmp_path / "s.png"), "--n", "20",
+                     "--steps", "1", flag]) == 0
+    assert torch.bincount(seen[0]["label"], minlength=10).tolist() == [2] * 10
+    assert seen[1] is None
+
+
 def test_reconstruct_fills_squares_of_real_image_files(tmp_path, capsys):
     from polymodal.datasets.home import fetch
 

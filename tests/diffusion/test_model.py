@@ -221,6 +221,22 @@ def test_start_encodings_draw_unknown_labels_from_a_uniform_prior():
         assert torch.allclose(drawn[0], table[ids]) and torch.equal(drawn[1], m.encode_one("mask", mask))
 
 
+def test_stratified_labels_are_balanced_shuffled_and_seeded():
+    """Every class n // classes or one more times; the order follows the generator (same seed, same order; two
+    seeds, two orders); nonsense sizes are a user error."""
+    from polymodal.diffusion.model import stratified_labels
+
+    for n, classes in ((1000, 10), (1003, 10), (7, 3), (2, 5)):
+        counts = torch.bincount(stratified_labels(n, classes), minlength=classes)
+        assert counts.sum() == n and int(counts.max() - counts.min()) <= 1
+    a = stratified_labels(500, 10, torch.Generator().manual_seed(1))
+    assert torch.equal(a, stratified_labels(500, 10, torch.Generator().manual_seed(1)))
+    assert not torch.equal(a, stratified_labels(500, 10, torch.Generator().manual_seed(2)))
+    assert not torch.equal(a, torch.arange(500) % 10)
+    with pytest.raises(InputError):
+        stratified_labels(10, 0)
+
+
 def test_generation_given_a_label_reports_that_label():
     torch.manual_seed(0)
     m = MTDiffusion(tiny(classes=3))

@@ -87,6 +87,9 @@ def sample_cmd(
     seed: int = 0,
     guidance: Annotated[float, typer.Option(
         min=0.0, help="classifier-free guidance scale (1: none); needs a model trained with --class-dropout")] = 1.0,
+    stratify: Annotated[bool, typer.Option(
+        help="start the chains of a generated label in balanced class numbers (default: i.i.d. uniform draws)")]
+        = False,
 ) -> None:
     """Generate n items jointly (image + label or image + mask); prints one JSON line per item."""
     _need_torch()
@@ -97,8 +100,13 @@ def sample_cmd(
     m = _load(model, masked=False)
     c = m.config
     label = torch.arange(n) % c.classes if c.class_conditional else None
-    gen = m.generate(n, sampler, steps, generator=torch.Generator().manual_seed(seed), label=label,
-                     guidance=guidance)
+    generator = torch.Generator().manual_seed(seed)
+    start = None
+    if stratify and "label" in c.modalities and not c.class_conditional:
+        from .model import stratified_labels
+
+        start = {"label": stratified_labels(n, c.classes, generator)}
+    gen = m.generate(n, sampler, steps, generator=generator, label=label, guidance=guidance, start=start)
     labels = gen.get("label", label)
     rows = [gen["image"]] + ([gen["mask"]] if "mask" in gen else [])
     contact_sheet(rows, out)
