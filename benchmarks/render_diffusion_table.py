@@ -58,13 +58,16 @@ def fmnist(res: dict) -> str:
     return "\n".join(lines)
 
 
-def read_draws(paths, start: str = "iid") -> dict:
+def read_draws(paths, start: str = "iid", samples: int = 1000) -> dict:
     """(model, scale) -> {sampling seed: (agreement, fd)} over the result files, model "mt" or "base"; a draw
     repeated in two files counts once. MT rows count only where their chains started as ``start`` says ("iid" or
-    "stratified", the benchmark's --stratify; rows written before it existed are "iid")."""
+    "stratified", the benchmark's --stratify; rows written before it existed are "iid"), and only files of
+    ``samples`` generated images per model count (FD's bias and spread shrink with more)."""
     cells: dict = {}
     for path in paths:
         res = json.loads(path.read_text())
+        if res["samples"] != samples:
+            continue
         for name, r in res["models"].items():
             model = "mt" if name.startswith("mt-diffusion") else "base"
             if model == "mt" and r.get("start_labels", "iid") != start:
@@ -75,13 +78,13 @@ def read_draws(paths, start: str = "iid") -> dict:
     return cells
 
 
-def guidance_curve(paths, start: str = "iid") -> str:
+def guidance_curve(paths, start: str = "iid", samples: int = 1000) -> str:
     """Agreement and Frechet distance against the guidance scale for both models, each cell the median over the
     sampling draws (seeds) measured at that scale, from the given diffusion_fmnist*.json files; and, for each MT
     point, the baseline's FD at the same agreement, interpolated linearly between the two baseline scales whose
     median agreements bracket it (blank where none do)."""
     med = {k: (statistics.median(a for a, _ in v.values()), statistics.median(f for _, f in v.values()), len(v))
-           for k, v in read_draws(paths, start).items()}
+           for k, v in read_draws(paths, start, samples).items()}
     base = sorted((a, f) for (m, _), (a, f, _) in med.items() if m == "base")
 
     def base_fd_at(agreement: float):
@@ -104,9 +107,9 @@ def guidance_curve(paths, start: str = "iid") -> str:
     return "\n".join(lines)
 
 
-def draws_table(paths, scale: float, start: str = "iid") -> str:
+def draws_table(paths, scale: float, start: str = "iid", samples: int = 1000) -> str:
     """One row per sampling draw (seed) at guidance ``scale``, both models and their FD ratio, then the medians."""
-    cells = read_draws(paths, start)
+    cells = read_draws(paths, start, samples)
     mt, base = cells.get(("mt", scale), {}), cells.get(("base", scale), {})
     lines = ["| sampling seed | MT agreement % | MT FD | baseline agreement % | baseline FD | FD ratio MT / baseline |",
              "|---|---|---|---|---|---|"]
@@ -161,6 +164,8 @@ def main(argv=None) -> int:
                     help="one row per sampling draw at this guidance scale instead of the curve (files as --curve)")
     ap.add_argument("--start", choices=("iid", "stratified"), default="iid",
                     help="--curve / --draws: the MT rows whose start labels were drawn so (the benchmark's --stratify)")
+    ap.add_argument("--samples", type=int, default=1000,
+                    help="--curve / --draws: the files with this many generated images per model")
     args = ap.parse_args(argv)
     if args.draws is not None and args.curve is None:
         args.curve = "_guidance"
@@ -171,7 +176,8 @@ def main(argv=None) -> int:
             print(f"no docs/results/diffusion_fmnist{args.curve}*.json; run benchmarks/diffusion.py --guidance "
                   f"--suffix {args.curve} first", file=sys.stderr)
             return 1
-        print(guidance_curve(paths, args.start) if args.draws is None else draws_table(paths, args.draws, args.start))
+        print(guidance_curve(paths, args.start, args.samples) if args.draws is None
+              else draws_table(paths, args.draws, args.start, args.samples))
         return 0
     found = False
     for name, fn in (("fmnist", fmnist), ("mask", mask), ("masked", masked)):
