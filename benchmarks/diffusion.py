@@ -92,10 +92,9 @@ def sampling_time(model: MTDiffusion, n: int = 64, steps: int = 50, **kw) -> flo
 def generate_many(model: MTDiffusion, n: int, steps: int, seed: int, chunk: int = 128, **kw) -> dict:
     parts = []
     for i in range(0, n, chunk):
-        extra = {k: v[i: i + chunk] if torch.is_tensor(v) else v for k, v in kw.items()}
-        for key in ("given", "start"):
-            if key in kw:
-                extra[key] = {k: v[i: i + chunk] for k, v in kw[key].items()}
+        # per-item tensors, alone or in a dict (given / start), are cut to the chunk; everything else passes as is
+        extra = {k: v[i: i + chunk] if torch.is_tensor(v)
+                 else {m: t[i: i + chunk] for m, t in v.items()} if isinstance(v, dict) else v for k, v in kw.items()}
         m = min(chunk, n - i)
         parts.append(model.generate(m, "ddim", steps, generator=torch.Generator().manual_seed(seed + i), **extra))
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
@@ -120,6 +119,11 @@ def fmnist_judge(args, data) -> tuple[Classifier, dict]:
     return judge, judge_info
 
 
+def judge_features(judge: Classifier, images: torch.Tensor) -> torch.Tensor:
+    """The judge's 128-d penultimate features, the space of the Frechet distance."""
+    return predict(judge, images, fn=lambda m, x: m.features(x))
+
+
 def fmnist_floor(args, draws: int = 30) -> dict:
     """What the class mix alone does to a Frechet distance at this sample size: real training subsets of
     --samples images, drawn i.i.d. or stratified (exactly samples/10 per class), each against the test images
@@ -128,10 +132,9 @@ def fmnist_floor(args, draws: int = 30) -> dict:
     data = task_data("fmnist")
     judge, judge_info = fmnist_judge(args, data)
     n = args.samples
-    feats = lambda x: predict(judge, x, fn=lambda m, x: m.features(x)).numpy()  # noqa: E731
-    real = feats(data.test["image"][:n])
+    real = judge_features(judge, data.test["image"][:n]).numpy()
     pool_y = data.train["label"][: 20 * n].numpy()
-    pool = feats(data.train["image"][: 20 * n])
+    pool = judge_features(judge, data.train["image"][: 20 * n]).numpy()
     rng = np.random.default_rng(args.sample_seed)
     by_class = [np.flatnonzero(pool_y == k) for k in range(10)]
     fd = {"iid": [], "stratified": []}
@@ -154,8 +157,8 @@ def fmnist(args) -> dict:
     x_te = data.test["image"]
     judge, judge_info = fmnist_judge(args, data)
     n = args.samples
-    real_feats = predict(judge, x_te[:n], fn=lambda m, x: m.features(x)).numpy()
-    floor = frechet_distance(predict(judge, x_tr[:n], fn=lambda m, x: m.features(x)).numpy(), real_feats)
+    real_feats = judge_features(judge, x_te[:n]).numpy()
+    floor = frechet_distance(judge_features(judge, x_tr[:n]).numpy(), real_feats)
     out = {"judge": judge_info, "samples": n, "fd_train_vs_test": floor, "models": {}}
     uniform = torch.arange(n) % 10
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
@@ -175,7 +178,7 @@ def fmnist(args) -> dict:
             key = name if k == 0 else f"{name} guidance {scale:g}"
             gen = generate_many(model, n, args.sample_steps, seed=args.sample_seed, guidance=scale, **kw)
             labels = gen["label"] if "label" in gen else uniform
-            feats = predict(judge, gen["image"], fn=lambda m, x: m.features(x))  # one pass: features, then head
+            feats = judge_features(judge, gen["image"])  # one pass: features, then head
             judged = judge.head(feats).argmax(-1)
             row = {"train": info, "params": sum(p.numel() for p in model.parameters()), "guidance": scale,
                    "fd": frechet_distance(feats.numpy(), real_feats),

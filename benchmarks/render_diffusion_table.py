@@ -113,8 +113,9 @@ def draws_table(paths, scale: float, start: str = "iid", samples: int = 1000) ->
     mt, base = cells.get(("mt", scale), {}), cells.get(("base", scale), {})
     lines = ["| sampling seed | MT agreement % | MT FD | baseline agreement % | baseline FD | FD ratio MT / baseline |",
              "|---|---|---|---|---|---|"]
-    cols = [(*mt[seed], *base[seed], mt[seed][1] / base[seed][1]) for seed in sorted(mt.keys() & base.keys())]
-    for seed, c in zip(sorted(mt.keys() & base.keys()), cols):
+    seeds = sorted(mt.keys() & base.keys())
+    cols = [(*mt[seed], *base[seed], mt[seed][1] / base[seed][1]) for seed in seeds]
+    for seed, c in zip(seeds, cols):
         lines.append(f"| {seed} | {100 * c[0]:.1f} | {c[1]:.2f} | {100 * c[2]:.1f} | {c[3]:.2f} | {c[4]:.2f} |")
     if cols:
         m = [statistics.median(c) for c in zip(*cols)]

@@ -99,3 +99,10 @@ def test_user_mistakes(tmp_path, capsys):
     assert main(["diffusion", "sample", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "a.png")]) == 2
     assert capsys.readouterr().err.startswith("error:")
     assert not (tmp_path / "x").exists() and not (tmp_path / "a.png").exists()
+    mask = tmp_path / "mask"
+    assert main(["diffusion", "train", "--task", "eth80-mask", "--out", str(mask), "--steps", "1", "--batch-size", "2",
+                 "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["diffusion", "sample", "--model", str(mask), "--out", str(tmp_path / "a.png"), "--stratify"]) == 2
+    assert "--stratify balances generated labels: this model generates none" in capsys.readouterr().err
+    assert not (tmp_path / "a.png").exists()

@@ -102,7 +102,9 @@ def sample_cmd(
     label = torch.arange(n) % c.classes if c.class_conditional else None
     generator = torch.Generator().manual_seed(seed)
     start = None
-    if stratify and "label" in c.modalities and not c.class_conditional:
+    if stratify and "label" not in c.modalities and not c.class_conditional:
+        raise InputError("--stratify balances generated labels: this model generates none")
+    if stratify and not c.class_conditional:  # the baseline's labels are already arange(n) % classes
         from .model import stratified_labels
 
         start = {"label": stratified_labels(n, c.classes, generator)}
