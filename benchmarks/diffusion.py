@@ -164,7 +164,8 @@ def fmnist(args) -> dict:
     weights = LossWeights(l0=1.0, l1=args.l1, l2=args.l2, l3=0.0)
     reader = "subtract" if args.reader_subtract else "condition" if args.label_reader else "none"
     models = (("mt-diffusion", task_config("fmnist", args.channels, args.gamma, weights, schedule=args.schedule,
-                                           reader=reader, class_dropout=args.class_dropout)),
+                                           reader=reader, class_dropout=args.class_dropout,
+                                           teacher_forcing=args.teacher_forcing)),
               ("class-conditional", task_config("fmnist", args.channels, baseline=True,
                                                 class_dropout=args.class_dropout)))
     for name, cfg in models:
@@ -338,6 +339,9 @@ def main(argv=None) -> int:
     ap.add_argument("--class-dropout", type=float, default=0.0,
                     help="fmnist: share of training examples given the null class conditioning (both models), so "
                          "that sampling can use classifier-free guidance (MTConfig.class_dropout)")
+    ap.add_argument("--teacher-forcing", type=float, default=0.0,
+                    help="fmnist, a label reader: share of training examples whose U-Net is conditioned on the true "
+                         "label instead of the reader's reading (MTConfig.teacher_forcing)")
     ap.add_argument("--guidance", type=float, nargs="+", default=[1.0],
                     help="fmnist: classifier-free guidance scales to evaluate (1: none; others need --class-dropout)")
     ap.add_argument("--fmnist-models", nargs="+", choices=("mt-diffusion", "class-conditional"),

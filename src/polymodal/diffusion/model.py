@@ -17,6 +17,10 @@ class probabilities p -> sum_k p_k e_k added to the time embedding, as a class e
 plain DDPM variable, so the U-Net no longer has to find and remove the label lattice itself, and the reader is the
 label decoder. The inputs are still only z_t and t. With ``class_dropout`` a share of training examples gets the
 null conditioning, so ``generate(guidance=s)`` can use classifier-free guidance (the baseline and the reader model).
+With ``teacher_forcing`` f a share f of training examples conditions (and subtracts) on the true label rather than on
+the reader's reading; the reader still learns from its own cross-entropy and still conditions every sampling step.
+The reader is wrong on noisy z_t near t = 0, where the lattice has faded, so a U-Net trained on its readings learns
+to trust its condition less there than the baseline trusts its given label.
 
 The U-Net's output channels are split into the task decoders: C channels of the image prediction, v by default
 (z_0_hat = sqrt(abar_t) u_t - sqrt(1 - abar_t) v_hat with u_t = z_t - m_t) or the noise
@@ -76,6 +80,7 @@ class MTConfig:
     label_reader: bool = False  # condition the U-Net on its own reading of the label from z_t (see MTDiffusion)
     reader_subtract: bool = False  # with the reader: the U-Net sees z_t - lam_t E(p_read); the reader is the decoder
     class_dropout: float = 0.0  # training: share of examples whose class conditioning is replaced by the null one
+    teacher_forcing: float = 0.0  # training, with the reader: share of examples conditioned on the true label
 
     def __post_init__(self):
         if isinstance(self.process, dict):
@@ -98,6 +103,10 @@ class MTConfig:
             raise InputError("reader_subtract needs the label reader (label_reader=True)")
         if not 0.0 <= self.class_dropout < 1.0:
             raise InputError(f"class_dropout must be in [0, 1), got {self.class_dropout}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise InputError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+        if self.teacher_forcing and not self.label_reader:
+            raise InputError("teacher_forcing needs the label reader (label_reader=True)")
         if self.class_dropout and not self.conditioned:
             raise InputError("class_dropout needs class conditioning (class_conditional or label_reader)")
         if len(self.process.gammas) != len(self.modalities):
@@ -129,7 +138,7 @@ class MTConfig:
     # fields added after models were first saved, with the default that reproduces the earlier behaviour: written
     # only when set, so that earlier folders (and the benchmark cache names hashed from this dict) stay valid;
     # loading fills in the default
-    LATE_FIELDS: ClassVar[dict] = {"reader_subtract": False, "class_dropout": 0.0}
+    LATE_FIELDS: ClassVar[dict] = {"reader_subtract": False, "class_dropout": 0.0, "teacher_forcing": 0.0}
 
     def to_dict(self) -> dict:
         return self.canonical(asdict(self))
@@ -241,7 +250,7 @@ class MTDiffusion(nn.Module):
     # the denoiser and its decoders --------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor, t: torch.Tensor, label: torch.Tensor | None = None,
                 masked_image: torch.Tensor | None = None, read: torch.Tensor | None = None,
-                drop: torch.Tensor | None = None) -> dict:
+                drop: torch.Tensor | None = None, teach: torch.Tensor | None = None) -> dict:
         """The U-Net at (z_t, t) -> ``pred`` (noise or v, ``config.prediction``) and the decoders' outputs. The
         class-conditional baseline also takes the label; a model with the masked-image modality also takes the
         masked image as extra input channels (it is given in training and sampling alike, so the denoiser is
@@ -249,7 +258,9 @@ class MTDiffusion(nn.Module):
         of the reader's reading of this z_t (the sampler passes the reading carried along the chain). ``drop``: a
         (B,) bool mask of examples whose class conditioning is the null one (``class_dropout``; guidance's
         unconditional branch). Only the conditioning is dropped: the reader still reads, and with ``reader_subtract``
-        its reading is still removed from the input."""
+        its reading is still removed from the input. ``teach``: a (B,) bool mask of examples conditioned (and, with
+        ``reader_subtract``, subtracted) on the true ``label`` instead of the reading (``teacher_forcing``); the
+        reader's own logits are returned unchanged for its loss."""
         c = self.config
         if c.class_conditional and label is None:
             raise InputError("the class-conditional model needs the label")
@@ -261,6 +272,10 @@ class MTDiffusion(nn.Module):
         else:
             read = self.read_label(z, t) if read is None else read
             p = read.softmax(-1)
+            if teach is not None and teach.any():
+                if label is None:
+                    raise InputError("teacher forcing needs the true label")
+                p = torch.where(teach.unsqueeze(1), F.one_hot(label, c.classes).to(p), p)
             cond = p @ self.label_embed
             if c.reader_subtract:
                 # remove the reader's estimate of the label's share of the mean, lam_t E(p): when the reader is
@@ -312,7 +327,10 @@ class MTDiffusion(nn.Module):
         drop = None
         if self.config.class_dropout:  # classifier-free guidance's null conditioning, learnt on a share of examples
             drop = (torch.rand(b, generator=generator) < self.config.class_dropout).to(x0.device)
-        out = self(z_t, t, batch.get("label"), batch.get("masked_image"), drop=drop)
+        teach = None
+        if self.config.teacher_forcing:  # condition these examples on the true label, not on the reader's reading
+            teach = (torch.rand(b, generator=generator) < self.config.teacher_forcing).to(x0.device)
+        out = self(z_t, t, batch.get("label"), batch.get("masked_image"), drop=drop, teach=teach)
         pt = self.config.prediction
         terms = {"l0": F.mse_loss(out["pred"], proc.target(x0, t, noise, pt))}
         given = {k: batch[k] for k in ("masked_image",) if k in batch}

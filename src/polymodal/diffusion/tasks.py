@@ -59,13 +59,14 @@ def task_data(task: str, squares: int = 3) -> TaskData:
 
 def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0, weights: LossWeights | None = None,
                 baseline: bool = False, schedule: str = "bump", reader: str = "none",
-                class_dropout: float = 0.0) -> MTConfig:
+                class_dropout: float = 0.0, teacher_forcing: float = 0.0) -> MTConfig:
     """The model for a task; ``channels`` are the 28 px widths (64 px tasks add one level of the last width);
     ``gamma`` and ``schedule`` set the modality weight schedule (``process.lam_schedule``); ``reader`` (fmnist):
     ``condition`` conditions the U-Net on its own reading of the label (``MTConfig.label_reader``), ``subtract``
     also removes that reading's share of the mean from the U-Net's input (``MTConfig.reader_subtract``);
     ``class_dropout`` (fmnist, a class-conditioned model: the baseline or a reader): the share of training examples
-    given the null conditioning, so that sampling can use classifier-free guidance."""
+    given the null conditioning, so that sampling can use classifier-free guidance; ``teacher_forcing`` (a label
+    reader): the share of training examples conditioned on the true label instead of the reader's reading."""
     from ..datasets.images import FASHION_CLASSES
 
     if reader not in READERS:
@@ -75,6 +76,8 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
     if class_dropout and (task != "fmnist" or not (baseline or reader != "none")):
         raise InputError("class dropout (for guidance) needs a class-conditioned fmnist model: the baseline, or a "
                          "label reader")
+    if teacher_forcing and reader == "none":
+        raise InputError("teacher forcing needs a label reader (condition or subtract)")
     ch = list(channels or [16, 32, 64])
     weights = weights or LossWeights()
     process = ProcessConfig(gammas=[gamma], weight_schedule=schedule)
@@ -84,7 +87,8 @@ def task_config(task: str, channels: list[int] | None = None, gamma: float = 1.0
                             class_names=list(FASHION_CLASSES), class_dropout=class_dropout)
         return MTConfig(image_channels=1, image_size=28, classes=10, channels=ch, class_names=list(FASHION_CLASSES),
                         process=process, weights=weights, label_reader=reader != "none",
-                        reader_subtract=reader == "subtract", class_dropout=class_dropout)
+                        reader_subtract=reader == "subtract", class_dropout=class_dropout,
+                        teacher_forcing=teacher_forcing)
     ch64 = ch + [ch[-1]]
     if task == "eth80-mask":
         return MTConfig(image_channels=3, image_size=64, mask=True, channels=ch64,
