@@ -24,13 +24,14 @@ def test_train_then_sample(tmp_path, capsys):
     folder = tmp_path / "fm"
     assert main(["diffusion", "train", "--task", "fmnist", "--out", str(folder), "--steps", "2", "--batch-size",
                  "8", "--device", "cpu", "--schedule", "shift", "--gamma", "2", "--label-reader", "subtract",
-                 "--class-dropout", "0.2"]) == 0
+                 "--class-dropout", "0.2", "--teacher-forcing", "0.5"]) == 0
     report = lines(capsys)[-1]
     assert report["steps"] == 2 and report["task"] == "fmnist"
     model = load_mt(folder)
     assert model.config.class_names == list(FASHION_CLASSES) and not model.config.class_conditional
     assert model.config.process.weight_schedule == "shift" and model.config.process.gammas == [2.0]
     assert model.config.label_reader and model.config.reader_subtract and model.config.class_dropout == 0.2
+    assert model.config.teacher_forcing == 0.5
     png = tmp_path / "s.png"
     assert main(["diffusion", "sample", "--model", str(folder), "--out", str(png), "--n", "3", "--steps", "2",
                  "--guidance", "2"]) == 0
@@ -96,6 +97,9 @@ def test_user_mistakes(tmp_path, capsys):
     assert main(["diffusion", "train", "--task", "eth80-mask", "--out", str(tmp_path / "x"), "--label-reader",
                  "subtract"]) == 2
     assert "label reader belongs to the fmnist" in capsys.readouterr().err
+    assert main(["diffusion", "train", "--task", "fmnist", "--out", str(tmp_path / "x"), "--teacher-forcing",
+                 "1"]) == 2
+    assert "teacher forcing needs a label reader" in capsys.readouterr().err
     assert main(["diffusion", "sample", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "a.png")]) == 2
     assert capsys.readouterr().err.startswith("error:")
     assert not (tmp_path / "x").exists() and not (tmp_path / "a.png").exists()

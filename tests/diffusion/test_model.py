@@ -167,11 +167,14 @@ def test_save_and_load_round_trip(tmp_path):
     a, b = m(z, t), back(z, t)
     assert all(torch.equal(a[k], b[k]) for k in a)
     # a late field is written only when set (earlier folders keep their names), and round-trips either way
-    assert "class_dropout" not in m.config.to_dict()
+    assert not {"class_dropout", "teacher_forcing"} & set(m.config.to_dict())
     guided = MTDiffusion(tiny(classes=3, class_conditional=True, class_dropout=0.2))
     assert guided.config.to_dict()["class_dropout"] == 0.2
     save_mt(tmp_path / "g", guided)
     assert load_mt(tmp_path / "g").config == guided.config
+    taught = MTDiffusion(tiny(classes=3, label_reader=True, teacher_forcing=0.5))
+    save_mt(tmp_path / "f", taught)
+    assert load_mt(tmp_path / "f").config.teacher_forcing == 0.5
     with pytest.raises(InputError):
         MTConfig(classes=2, class_names=["only one"])
     with pytest.raises(InputError):
@@ -315,6 +318,46 @@ def test_reader_subtract_feeds_the_unet_z_minus_the_read_label_encoding():
     assert (seen["z"] - u).abs().max() < 0.1 * (z - u).abs().max()  # the lattice is (almost) all removed
     with pytest.raises(InputError):
         MTConfig(classes=2, reader_subtract=True)
+
+
+def test_teacher_forcing_conditions_and_subtracts_on_the_true_label():
+    """``teach`` rows get the true label's embedding e_y as condition and z_t - lam_t E(y) as input (u_t, recomputed
+    by hand from the forward process); the other rows, and the reader's logits (its loss), are as without it. In
+    training, ``teacher_forcing`` f teaches about f of the examples (a binomial bound on 2,000 draws)."""
+    torch.manual_seed(0)
+    cfg = tiny(classes=2, label_reader=True, reader_subtract=True, teacher_forcing=0.3)
+    cfg.process = ProcessConfig(timesteps=50, beta_end=0.2, gammas=[1.0], weight_schedule="shift")
+    m = MTDiffusion(cfg).eval()
+    b = toy_batch(8)
+    g = torch.Generator().manual_seed(1)
+    t = torch.full((8,), 40, dtype=torch.long)
+    enc = m.encode(b)
+    z = m.process.sample(b["image"], t, enc, torch.randn(b["image"].shape, generator=g))
+    teach = torch.tensor([True, False] * 4)
+    seen = spy_on_unet(m)
+    with torch.no_grad():
+        plain = m(z, t, b["label"])
+        plain_seen = dict(seen)
+        out = m(z, t, b["label"], teach=teach)
+    u = z - m.process.shift(t, enc)
+    assert torch.allclose(seen["z"][teach], u[teach], atol=1e-5)
+    assert torch.allclose(seen["class_labels"][teach], m.label_embed[b["label"][teach]], atol=1e-6)
+    assert torch.equal(seen["z"][~teach], plain_seen["z"][~teach])
+    assert torch.equal(seen["class_labels"][~teach], plain_seen["class_labels"][~teach])
+    assert not torch.allclose(plain_seen["class_labels"][teach], seen["class_labels"][teach], atol=1e-3)
+    assert torch.equal(out["label_logits"], plain["label_logits"])
+    assert torch.allclose(out["pred"][~teach], plain["pred"][~teach], atol=1e-5)
+    n, f = 2000, 0.3
+    big = toy_batch(n)
+    m.losses(big, torch.Generator().manual_seed(2))
+    taught = (seen["class_labels"] - m.label_embed[big["label"]]).abs().amax(1) < 1e-6
+    assert abs(float(taught.float().mean()) - f) < 4 * (f * (1 - f) / n) ** 0.5
+    with pytest.raises(InputError, match="teacher_forcing needs the label reader"):
+        tiny(classes=2, teacher_forcing=0.5)
+    with pytest.raises(InputError, match=r"teacher_forcing must be in \[0, 1\]"):
+        tiny(classes=2, label_reader=True, teacher_forcing=1.5)
+    with pytest.raises(InputError, match="needs the true label"):
+        m(z, t, teach=teach)
 
 
 def test_sampling_conditions_on_the_label_reading_carried_along_the_chain():

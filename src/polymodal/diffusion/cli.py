@@ -53,6 +53,9 @@ def train_cmd(
     class_dropout: Annotated[float, typer.Option(
         min=0.0, max=0.99, help="fmnist, the baseline or a label reader: share of training examples given the null "
                                 "class conditioning, so that `sample --guidance` can be used")] = 0.0,
+    teacher_forcing: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="fmnist, a label reader: share of training examples whose U-Net is conditioned on "
+                               "the true label instead of the reader's reading")] = 0.0,
 ) -> None:
     """Train on the task's training split (written atomically as config.json + model.safetensors)."""
     _need_torch()
@@ -68,7 +71,7 @@ def train_cmd(
         raise InputError("eth80-mask has no baseline model")
     # bad options fail before loading
     cfg = task_config(task, gamma=gamma, baseline=baseline, schedule=schedule, reader=label_reader,
-                      class_dropout=class_dropout)
+                      class_dropout=class_dropout, teacher_forcing=teacher_forcing)
     data = task_data(task)
     torch.manual_seed(seed)
     model = MTDiffusion(cfg)
