@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/render_diffusion_table.py --curve [PREFIX]   # agreement and FD per guidance scale
     .venv/bin/python benchmarks/render_diffusion_table.py --curve _s6000 --draws 1.5   # each draw at s = 1.5
     .venv/bin/python benchmarks/render_diffusion_table.py --curve _s6000 --start stratified   # --stratify MT rows
+    .venv/bin/python benchmarks/render_diffusion_table.py --curve _s6000_n5000 --samples 5000 --teacher-forcing 1
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def fmnist(res: dict) -> str:
             sched += ", reader subtracts"
         elif r["config"].get("label_reader"):
             sched += ", label reader"
+        if r["config"].get("teacher_forcing"):
+            sched += f", teacher forcing {r['config']['teacher_forcing']:g}"
         if r["config"].get("class_dropout"):
             sched += f", class dropout {r['config']['class_dropout']:g}"
         lines.append(f"| {name} | {sched} | {r.get('guidance', 1):g} | {r['params'] / 1e6:.2f} M | "
@@ -58,11 +61,12 @@ def fmnist(res: dict) -> str:
     return "\n".join(lines)
 
 
-def read_draws(paths, start: str = "iid", samples: int = 1000) -> dict:
+def read_draws(paths, start: str = "iid", samples: int = 1000, teacher_forcing: float = 0.0) -> dict:
     """(model, scale) -> {sampling seed: (agreement, fd)} over the result files, model "mt" or "base"; a draw
     repeated in two files counts once. MT rows count only where their chains started as ``start`` says ("iid" or
     "stratified", the benchmark's --stratify; rows written before it existed are "iid"), and only files of
-    ``samples`` generated images per model count (FD's bias and spread shrink with more)."""
+    ``samples`` generated images per model count (FD's bias and spread shrink with more); MT rows count only for
+    the model trained with this ``teacher_forcing`` share (rows written before it existed: 0)."""
     cells: dict = {}
     for path in paths:
         res = json.loads(path.read_text())
@@ -70,7 +74,8 @@ def read_draws(paths, start: str = "iid", samples: int = 1000) -> dict:
             continue
         for name, r in res["models"].items():
             model = "mt" if name.startswith("mt-diffusion") else "base"
-            if model == "mt" and r.get("start_labels", "iid") != start:
+            if model == "mt" and (r.get("start_labels", "iid") != start
+                                  or r["config"].get("teacher_forcing", 0.0) != teacher_forcing):
                 continue
             # files written before --sample-seed existed were all drawn with the benchmark's default seed, 1000
             seed = res.get("sample_seed", 1000)
@@ -78,13 +83,13 @@ def read_draws(paths, start: str = "iid", samples: int = 1000) -> dict:
     return cells
 
 
-def guidance_curve(paths, start: str = "iid", samples: int = 1000) -> str:
+def guidance_curve(paths, start: str = "iid", samples: int = 1000, teacher_forcing: float = 0.0) -> str:
     """Agreement and Frechet distance against the guidance scale for both models, each cell the median over the
     sampling draws (seeds) measured at that scale, from the given diffusion_fmnist*.json files; and, for each MT
     point, the baseline's FD at the same agreement, interpolated linearly between the two baseline scales whose
     median agreements bracket it (blank where none do)."""
     med = {k: (statistics.median(a for a, _ in v.values()), statistics.median(f for _, f in v.values()), len(v))
-           for k, v in read_draws(paths, start, samples).items()}
+           for k, v in read_draws(paths, start, samples, teacher_forcing).items()}
     base = sorted((a, f) for (m, _), (a, f, _) in med.items() if m == "base")
 
     def base_fd_at(agreement: float):
@@ -107,9 +112,9 @@ def guidance_curve(paths, start: str = "iid", samples: int = 1000) -> str:
     return "\n".join(lines)
 
 
-def draws_table(paths, scale: float, start: str = "iid", samples: int = 1000) -> str:
+def draws_table(paths, scale: float, start: str = "iid", samples: int = 1000, teacher_forcing: float = 0.0) -> str:
     """One row per sampling draw (seed) at guidance ``scale``, both models and their FD ratio, then the medians."""
-    cells = read_draws(paths, start, samples)
+    cells = read_draws(paths, start, samples, teacher_forcing)
     mt, base = cells.get(("mt", scale), {}), cells.get(("base", scale), {})
     lines = ["| sampling seed | MT agreement % | MT FD | baseline agreement % | baseline FD | FD ratio MT / baseline |",
              "|---|---|---|---|---|---|"]
@@ -167,6 +172,8 @@ def main(argv=None) -> int:
                     help="--curve / --draws: the MT rows whose start labels were drawn so (the benchmark's --stratify)")
     ap.add_argument("--samples", type=int, default=1000,
                     help="--curve / --draws: the files with this many generated images per model")
+    ap.add_argument("--teacher-forcing", type=float, default=0.0,
+                    help="--curve / --draws: the MT model trained with this teacher-forcing share")
     args = ap.parse_args(argv)
     if args.draws is not None and args.curve is None:
         args.curve = "_guidance"
@@ -177,8 +184,8 @@ def main(argv=None) -> int:
             print(f"no docs/results/diffusion_fmnist{args.curve}*.json; run benchmarks/diffusion.py --guidance "
                   f"--suffix {args.curve} first", file=sys.stderr)
             return 1
-        print(guidance_curve(paths, args.start, args.samples) if args.draws is None
-              else draws_table(paths, args.draws, args.start, args.samples))
+        mt = (args.start, args.samples, args.teacher_forcing)
+        print(guidance_curve(paths, *mt) if args.draws is None else draws_table(paths, args.draws, *mt))
         return 0
     found = False
     for name, fn in (("fmnist", fmnist), ("mask", mask), ("masked", masked)):
