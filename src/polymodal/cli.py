@@ -67,6 +67,35 @@ def datasets_build(
     typer.echo(f"{name}: {s['n_train']} train, {s['n_test']} test, {s['n_labels']} labels -> {folder}")
 
 
+@datasets_app.command("synth-xmc")
+def datasets_synth_xmc(
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
+    size: Annotated[str | None, typer.Option(help="named size: tiny, S, M, L, bow (fields below override it)")] = None,
+    labels: Annotated[int | None, typer.Option(help="number of labels")] = None,
+    rows: Annotated[int | None, typer.Option(help="training rows")] = None,
+    test_rows: Annotated[int | None, typer.Option(help="test rows")] = None,
+    features: Annotated[int | None, typer.Option(help="vocabulary size (feature ids)")] = None,
+    labels_per_row: Annotated[float | None, typer.Option(help="mean labels per row")] = None,
+    exponent: Annotated[float | None, typer.Option(help="power-law exponent of label frequencies")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    no_text: Annotated[bool, typer.Option("--no-text", help="write only the sparse shards, no train/test.tsv")]
+    = False,
+) -> None:
+    """Write a GENERATED extreme multi-label set (seeded, sharded; see docs/xmr.md): labels.txt, train.tsv,
+    test.tsv, shards/ (sparse X and Y) and meta.json. Never a real result."""
+    from .datasets.synth_xmc import config_for, write_synth
+    from .progress import progress_bar
+
+    cfg = config_for(size, labels=labels, rows=rows, test_rows=test_rows, features=features,
+                     labels_per_row=labels_per_row, exponent=exponent, seed=seed)
+    typer.echo(f"generating {cfg.rows} train + {cfg.test_rows} test rows, {cfg.labels} labels, "
+               f"{cfg.features} features (GENERATED data) -> {out}", err=True)
+    with progress_bar("rows", cfg.rows + cfg.test_rows) as advance:
+        meta = write_synth(cfg, out, text=not no_text, progress=advance)
+    typer.echo(f"wrote {meta['n_train']} train, {meta['n_test']} test rows, {meta['labels_per_train_row']:.2f} "
+               f"labels per row, measured exponent {meta['exponent_measured']:.3f} -> {out}", err=True)
+
+
 def _labels_path(labels: Path | None, data: Path) -> Path | None:
     if labels is not None:
         return labels
@@ -95,6 +124,7 @@ def xmr_train(
     cn: Annotated[float, typer.Option("--Cn")] = 1.0,
     seed: int = 0,
     threads: Annotated[int, typer.Option(help="0 = all cores")] = 0,
+    layout: Annotated[str, typer.Option(help="compact (smallest file) | mmap (memory-mapped at load)")] = "compact",
     quiet: bool = False,
 ) -> None:
     """Train an XR-Linear text model (features + label tree + rankers) into MODEL folder."""
@@ -109,10 +139,35 @@ def xmr_train(
                          beam_size=beam_size, negatives=negatives, loss=loss, Cp=cp, Cn=cn, seed=seed,
                          threads=threads)
     t0 = time.perf_counter()
+    from .xmr.chunked import LAYOUTS
+
+    if layout not in LAYOUTS:
+        raise InputError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     m = XRTextModel(cfg).fit(texts, ys, names, progress=not quiet)
-    m.save(model)
+    m.save(model, layout=layout)
     typer.echo(f"trained on {len(texts)} examples, {m.xr.n_labels_} labels, {m.xr.weights_.nnz} weights "
                f"in {time.perf_counter() - t0:.1f}s -> {model}", err=True)
+
+
+@xmr_app.command("mmap")
+def xmr_mmap(
+    model: Annotated[Path, typer.Option("--model", "-m", help="model folder (text model or XR-Linear)")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of replacing MODEL")] = None,
+    compact: Annotated[bool, typer.Option("--compact", help="convert back to the compact layout")] = False,
+) -> None:
+    """Rewrite a model in the memory-mapped serving layout (load reads no weights; serve workers share pages)."""
+    from .modelio import read_any_format
+    from .xmr.model import FORMAT as XR_FORMAT
+    from .xmr.model import XRLinear
+    from .xmr.text_model import XRTextModel
+
+    fmt = read_any_format(model)
+    cls = XRLinear if fmt == XR_FORMAT else XRTextModel
+    m = cls.load(model, mmap=False)
+    layout = "compact" if compact else "mmap"
+    dest = out or model
+    m.save(dest, layout=layout)
+    typer.echo(f"{model} -> {dest} ({layout} layout)", err=True)
 
 
 def _read_inputs(input: str):
@@ -159,31 +214,42 @@ def xmr_evaluate(
     input: Annotated[Path, typer.Option("--input", "-i", help="text2text test file")],
     k: Annotated[int, typer.Option("-k")] = 10,
     beam_size: int | None = None,
+    psp_a: Annotated[float, typer.Option("--psp-A", help="propensity model A (Jain et al. 2016)")] = 0.55,
+    psp_b: Annotated[float, typer.Option("--psp-B", help="propensity model B")] = 1.5,
 ) -> None:
-    """A table of ranking metrics; the last stdout line is one JSON object (percent)."""
+    """A table of ranking metrics (P, R, nDCG, and propensity-scored PSP and PSnDCG from the training label
+    frequencies the model keeps); the last stdout line is one JSON object (percent)."""
     from rich.console import Console
     from rich.table import Table
 
-    from .xmr.metrics import labels_to_csr, ranking_metrics
+    from .xmr.metrics import labels_to_csr, propensity_metrics, ranking_metrics
     from .xmr.text2text import read_text2text
     from .xmr.text_model import XRTextModel
 
     _check_k(k)
+    if not (psp_a > 0 and psp_b >= 0):
+        raise InputError(f"--psp-A must be > 0 and --psp-B >= 0, got {psp_a} and {psp_b}")
     m = XRTextModel.load(model)
     texts, ys = read_text2text(input, m.xr.n_labels_)
     t0 = time.perf_counter()
     ids, _ = m.predict(texts, k=max(k, 10), beam_size=beam_size)
     dt = time.perf_counter() - t0
     ks = sorted({1, 3, 5, 10, k})
-    res = ranking_metrics(labels_to_csr(ys, m.xr.n_labels_), ids, ks=ks)
+    Y = labels_to_csr(ys, m.xr.n_labels_)
+    res = ranking_metrics(Y, ids, ks=ks)
+    inv_p = m.xr.inverse_propensity(psp_a, psp_b)
+    if inv_p is not None:
+        res.update(propensity_metrics(Y, ids, inv_p, ks=ks))
     res = {key: round(v, 4) for key, v in res.items()}
     res["n"] = len(texts)
     res["ms_per_query"] = round(1000 * dt / len(texts), 4)
     table = Table(title=f"{input} ({len(texts)} examples)")
-    for col in ("k", "P@k", "R@k", "nDCG@k"):
-        table.add_column(col, justify="right")
+    cols = ["P", "R", "nDCG"] + (["PSP", "PSnDCG"] if inv_p is not None else [])
+    table.add_column("k", justify="right")
+    for col in cols:
+        table.add_column(f"{col}@k", justify="right")
     for kk in ks:
-        table.add_row(str(kk), f"{res[f'P@{kk}']:.2f}", f"{res[f'R@{kk}']:.2f}", f"{res[f'nDCG@{kk}']:.2f}")
+        table.add_row(str(kk), *(f"{res[f'{c}@{kk}']:.2f}" for c in cols))
     Console(width=100).print(table)
     print(json.dumps(res))
 

@@ -55,7 +55,9 @@ def read_config(folder: str | os.PathLike, expected_format: str, max_version: in
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{cfg_path} is corrupt: {exc}") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != expected_format:
+    if not isinstance(cfg, dict):
+        raise ModelError(f"{cfg_path}: not a {expected_format} model (not a JSON object)")
+    if cfg.get("format") != expected_format:
         raise ModelError(f"{cfg_path}: not a {expected_format} model (format={cfg.get('format')!r})")
     version = cfg.get("format_version")
     if not isinstance(version, int) or version > max_version:
@@ -63,10 +65,31 @@ def read_config(folder: str | os.PathLike, expected_format: str, max_version: in
     return cfg
 
 
+def read_any_format(folder: str | os.PathLike) -> str:
+    """The ``format`` string of a model folder's config.json (ModelError when there is none)."""
+    cfg_path = Path(folder) / CONFIG
+    if not cfg_path.is_file():
+        raise ModelError(f"{folder} is not a model folder: {CONFIG} is missing")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{cfg_path} is corrupt: {exc}") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("format"), str):
+        raise ModelError(f"{cfg_path}: not a polymodal model (no format)")
+    return cfg["format"]
+
+
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     from safetensors.numpy import save_file
 
-    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path))
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -95,3 +118,57 @@ def dataclass_from_dict(cls, d: dict, what: str):
 def folder_bytes(path: str | os.PathLike) -> int:
     """Size on disk of a model folder (every file under it)."""
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+              "I16": np.int16, "I8": np.int8, "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8,
+              "BOOL": np.bool_}
+
+
+def map_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Memory-map every tensor of a ``.safetensors`` file as a read-only numpy array, reading only the header.
+
+    Written here, not taken from the ``safetensors`` package, because its numpy loader copies every tensor into
+    memory (only its torch loader maps). The format is 8 bytes of little-endian header length, a JSON header
+    ``{name: {"dtype", "shape", "data_offsets": [begin, end]}}`` and the data. Every header entry is checked
+    against the file's size, so a truncated or corrupt file raises :class:`ModelError` here instead of failing on
+    a page fault later. A tensor whose offset is not a multiple of its item size is copied, not mapped."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path} is missing")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than its 8-byte header length")
+            n = int.from_bytes(head, "little")
+            if n <= 0 or 8 + n > size:
+                raise ValueError(f"header length {n} does not fit in a {size}-byte file")
+            header = json.loads(f.read(n).decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+        data_size = size - 8 - n
+        buf = np.memmap(path, dtype=np.uint8, mode="r") if data_size else np.zeros(0, np.uint8)
+        out: dict[str, np.ndarray] = {}
+        for name, e in header.items():
+            if name == "__metadata__":
+                continue
+            if not isinstance(e, dict) or e.get("dtype") not in _ST_DTYPES:
+                raise ValueError(f"tensor {name!r}: unknown dtype {e.get('dtype') if isinstance(e, dict) else e!r}")
+            dt = np.dtype(_ST_DTYPES[e["dtype"]])
+            shape, offs = e.get("shape"), e.get("data_offsets")
+            if (not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape)
+                    or not isinstance(offs, list) or len(offs) != 2 or not all(isinstance(o, int) for o in offs)):
+                raise ValueError(f"tensor {name!r}: malformed shape or offsets")
+            a, b = offs
+            if not 0 <= a <= b <= data_size or b - a != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+                raise ValueError(f"tensor {name!r}: bytes {a}..{b} do not fit its shape {shape} or the file")
+            start = 8 + n + a
+            view = buf[start : start + (b - a)] if b > a else np.zeros(0, np.uint8)
+            arr = view.view(dt).reshape(shape) if start % dt.itemsize == 0 or b == a else \
+                np.frombuffer(bytes(view), dtype=dt).reshape(shape)
+            out[name] = arr
+        return out
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is corrupt: {exc}") from None

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..xmr.text2text import atomic_write_text
+from ..io import atomic_write_text
 from .aol import load_rows
 
 GAP = timedelta(minutes=30)

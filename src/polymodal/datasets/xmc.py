@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..xmr.text2text import atomic_write_text, clean_text, write_text2text
+from ..io import atomic_write_text
+from ..xmr.text2text import clean_text, write_text2text
 
 
 @dataclass

@@ -34,16 +34,23 @@ def _post(s, kind, parent):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _add_feature(f, v, e0, hbase, hmask, slots, ent_child, ent_val, out):
+def _add_feature(f, v, e0, e1, hbase, hmask, slots, ent_child, ent_val, out):
     """out[child] += v * w_{f,child} for the chunk's row of feature f, found in the chunk's hash table (slots of
-    (feature, first entry - e0, entry count), linear probing; absent feature: no-op)."""
+    (feature, first entry - e0, entry count), linear probing; absent feature: no-op).
+
+    Memory-mapped models are not scanned at load, so a corrupt file must not crash here: at most ``hmask + 1``
+    probes, an entry range outside the chunk's ``e0 .. e1`` is skipped, and ``out`` is as wide as the largest
+    value the child-offset type can hold (see ``ChunkedWeights.scratch_width``)."""
     h = np.int64(feature_hash(f)) & hmask
-    while True:
+    for _ in range(hmask + 1):
         s = 3 * (hbase + h)
         k = slots[s]
         if k == f:
             a = e0 + slots[s + 1]
-            for e in range(a, a + slots[s + 2]):
+            b = a + slots[s + 2]
+            if a < e0 or b > e1:
+                return
+            for e in range(a, b):
                 out[ent_child[e]] += v * ent_val[e]
             return
         if k == -1:
@@ -52,10 +59,10 @@ def _add_feature(f, v, e0, hbase, hmask, slots, ent_child, ent_val, out):
 
 
 @njit(nogil=True, cache=True)
-def score_chunk(q_idx, q_val, e0, hbase, hmask, slots, ent_child, ent_val, out):
+def score_chunk(q_idx, q_val, e0, e1, hbase, hmask, slots, ent_child, ent_val, out):
     """out[child] += sum over query features f present in the chunk of x_f * w_{f,child} (hash lookups)."""
     for j in range(len(q_idx)):
-        _add_feature(q_idx[j], q_val[j], e0, hbase, hmask, slots, ent_child, ent_val, out)
+        _add_feature(q_idx[j], q_val[j], e0, e1, hbase, hmask, slots, ent_child, ent_val, out)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -74,7 +81,7 @@ def _insert(top_n, top_s, cnt, keep, node, s):
 
 
 @njit(nogil=True, cache=True)
-def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, slots, row_ptr, ent_child, ent_val, child_ptr,
+def search_one(q_idx, q_val, coff, chunk_ent, hoff, hmask, slots, ent_child, ent_val, child_ptr,
                n_levels, beam, keep_last, post, tmp, cur_n, cur_s, flat_n, flat_s, allow, aoff):
     """Beam search for one query down ``n_levels`` levels; returns the count m of results in cur_n/cur_s[:m].
     ``flat_n``/``flat_s`` hold at least (max(beam, keep_last) * max_children) candidates.
@@ -95,7 +102,8 @@ def search_one(q_idx, q_val, coff, chunk_ptr, hoff, hmask, slots, row_ptr, ent_c
             for j in range(nc):
                 tmp[j] = 0.0
             q = base + p
-            score_chunk(q_idx, q_val, row_ptr[chunk_ptr[q]], hoff[q], hmask[q], slots, ent_child, ent_val, tmp)
+            score_chunk(q_idx, q_val, chunk_ent[q], chunk_ent[q + 1], hoff[q], hmask[q], slots, ent_child, ent_val,
+                        tmp)
             ps = cur_s[b]
             for j in range(nc):
                 if masked and allow[aoff[t] + c_lo + j] == 0:
@@ -145,7 +153,7 @@ def _select(flat_n, flat_s, m, keep, cur_n, cur_s):
 
 
 @njit(nogil=True, cache=True)
-def _score_row(x_indices, x_data, a, b, n_feat, bias, e0, hbase, hmask, slots, ent_child, ent_val, out):
+def _score_row(x_indices, x_data, a, b, n_feat, bias, e0, e1, hbase, hmask, slots, ent_child, ent_val, out):
     """score_chunk for CSR row entries a..b plus the bias feature, without copying the row."""
     for j in range(a, b + 1):
         if j < b:
@@ -156,13 +164,13 @@ def _score_row(x_indices, x_data, a, b, n_feat, bias, e0, hbase, hmask, slots, e
                 break
             f = n_feat
             v = bias
-        _add_feature(f, v, e0, hbase, hmask, slots, ent_child, ent_val, out)
+        _add_feature(f, v, e0, e1, hbase, hmask, slots, ent_child, ent_val, out)
 
 
 @njit(nogil=True, cache=True)
 def search_block(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
-                 coff, chunk_ptr, hoff, hmask, slots, row_ptr, ent_child, ent_val, child_ptr,
-                 n_levels, beam, keep_last, post, max_children, out_nodes, out_scores):
+                 coff, chunk_ent, hoff, hmask, slots, ent_child, ent_val, child_ptr,
+                 n_levels, beam, keep_last, post, max_children, scratch_width, out_nodes, out_scores):
     """Level-synchronous beam search for rows r_lo..r_hi: at each level the (query, beam node) pairs are
     grouped by node, so one chunk's weights are scored against all its queries while they sit in cache.
     Same results as :func:`search_one` per row."""
@@ -174,7 +182,7 @@ def search_block(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
     cand_s = np.empty((nq, width * max_children), dtype=np.float64)
     cand_n = np.empty((nq, width * max_children), dtype=np.int64)
     cand_c = np.zeros((nq, width), dtype=np.int64)  # candidates of beam slot b sit at b * max_children
-    tmp = np.empty(max_children, dtype=np.float32)
+    tmp = np.empty(scratch_width, dtype=np.float32)
     flat_s = np.empty(width * max_children, dtype=np.float64)
     flat_n = np.empty(width * max_children, dtype=np.int64)
     for t in range(n_levels):
@@ -201,14 +209,15 @@ def search_block(x_indptr, x_indices, x_data, r_lo, r_hi, n_feat, bias,
             qn = base + p
             c_lo = child_ptr[qn]
             nc = child_ptr[qn + 1] - c_lo
-            e0 = row_ptr[chunk_ptr[qn]]
+            e0 = chunk_ent[qn]
+            e1 = chunk_ent[qn + 1]
             for k in range(start[p], start[p + 1]):
                 q = pairs[k] // width
                 b = pairs[k] % width
                 for j in range(nc):
                     tmp[j] = 0.0
                 r = r_lo + q
-                _score_row(x_indices, x_data, x_indptr[r], x_indptr[r + 1], n_feat, bias, e0, hoff[qn],
+                _score_row(x_indices, x_data, x_indptr[r], x_indptr[r + 1], n_feat, bias, e0, e1, hoff[qn],
                            hmask[qn], slots, ent_child, ent_val, tmp)
                 ps = cur_s[q, b]
                 o = b * max_children

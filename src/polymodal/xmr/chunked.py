@@ -17,8 +17,18 @@ At construction every chunk also gets an open-addressing hash table (feature -> 
 factor <= 0.75, linear probing; about 24 bytes per row, built in memory, never stored), so a query feature is
 found with one or two probes into a small table instead of a binary search over the chunk's rows.
 
-On disk ``row_ptr`` is stored as per-row lengths (in the child type) and rebuilt at load, so a model costs about
-5 bytes per weight + 5 bytes per (chunk, feature) row, against 8 bytes per weight for a CSC matrix.
+Two layouts on disk:
+
+- ``compact`` (default): ``row_ptr`` as per-row lengths (in the child type), rebuilt at load with the hash
+  tables, so a model costs about 5 bytes per weight + 5 bytes per (chunk, feature) row, against 8 bytes per
+  weight for a CSC matrix; loading reads and rebuilds everything.
+- ``mmap`` (serving): every array the kernels read, hash tables and ``chunk_ent`` included, stored as used, so
+  the file is memory-mapped and nothing is read or built at load (like PECOS's ``compile_mmap_model``). It costs
+  about 5 bytes per weight + 36 per row. Load-time checks then cover only the per-chunk arrays (O(tree nodes));
+  the kernels bound every probe and entry range, and their scratch buffers are as wide as the child-offset type
+  (``scratch_width``), so a corrupt file gives wrong scores, never an out-of-bounds access.
+
+``chunk_ent[q] = row_ptr[chunk_ptr[q]]``: the first entry of chunk q (and ``chunk_ent[q + 1]`` its end).
 """
 
 from __future__ import annotations
@@ -34,6 +44,11 @@ from .tree import ClusterTree
 
 ARRAYS = ("coff", "chunk_ptr", "row_feat", "row_ptr", "ent_child", "ent_val", "child_ptr")
 _STORED = ("coff", "chunk_ptr", "row_feat", "row_len", "ent_child", "ent_val", "child_ptr")
+_SERVING = ARRAYS + ("chunk_ent", "hash_off", "hash_mask", "hash_slots")
+LAYOUTS = ("compact", "mmap")
+_DTYPES = {"coff": np.int64, "chunk_ptr": np.int64, "row_feat": np.int32, "row_ptr": np.int64,
+           "ent_val": np.float32, "child_ptr": np.int64, "chunk_ent": np.int64, "hash_off": np.int64,
+           "hash_mask": np.int64, "hash_slots": np.int32}
 
 
 def child_dtype(max_children: int):
@@ -53,10 +68,29 @@ class ChunkedWeights:
     ent_child: np.ndarray
     ent_val: np.ndarray
     child_ptr: np.ndarray
+    chunk_ent: np.ndarray | None = None
+    hash_off: np.ndarray | None = None
+    hash_mask: np.ndarray | None = None
+    hash_slots: np.ndarray | None = None
 
     def __post_init__(self):
-        self.hash_off, self.hash_mask, self.hash_slots = build_hash(self.coff, self.chunk_ptr, self.row_feat,
-                                                                    self.row_ptr)
+        if self.hash_slots is None:
+            self.hash_off, self.hash_mask, self.hash_slots = build_hash(self.coff, self.chunk_ptr, self.row_feat,
+                                                                        self.row_ptr)
+        if self.chunk_ent is None:
+            self.chunk_ent = np.ascontiguousarray(self.row_ptr[self.chunk_ptr])
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the weights are memory maps of a file (not read into memory)."""
+        return isinstance(self.ent_val, np.memmap) or isinstance(getattr(self.ent_val, "base", None), np.memmap)
+
+    def scratch_width(self, max_children: int) -> int:
+        """Width of a per-chunk score buffer: every value of the child-offset type for 8- and 16-bit offsets
+        (so no stored offset can index past it), else ``max_children`` (then offsets are checked at load)."""
+        if self.ent_child.dtype in (np.uint8, np.uint16):
+            return int(np.iinfo(self.ent_child.dtype).max) + 1
+        return max_children
 
     @property
     def depth(self) -> int:
@@ -73,19 +107,34 @@ class ChunkedWeights:
             out = max(out, int(np.max(np.diff(p))))
         return out
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self, layout: str = "compact") -> dict[str, np.ndarray]:
+        if layout == "mmap":
+            return {f"weights.{k}": getattr(self, k) for k in _SERVING}
         out = {f"weights.{k}": getattr(self, k) for k in ARRAYS if k != "row_ptr"}
         out["weights.row_len"] = np.diff(self.row_ptr).astype(self.ent_child.dtype)
         return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ChunkedWeights:
-        missing = [k for k in _STORED if f"weights.{k}" not in arrays]
+        """Weights from either layout; serving-layout arrays are used as given (memory maps stay maps)."""
+        serving = "weights.hash_slots" in arrays
+        names = _SERVING if serving else _STORED
+        missing = [k for k in names if f"weights.{k}" not in arrays]
         if missing:
             raise ValueError(f"missing weight arrays: {missing}")
         child = arrays["weights.ent_child"]
         if child.dtype.kind not in "ui":
             raise ValueError(f"ent_child has dtype {child.dtype}, expected integers")
+        if serving:
+            got = {}
+            for k in _SERVING:
+                a = arrays[f"weights.{k}"]
+                if k != "ent_child" and a.dtype != _DTYPES[k]:
+                    raise ValueError(f"{k} has dtype {a.dtype}, expected {np.dtype(_DTYPES[k])}")
+                if a.ndim != 1:
+                    raise ValueError(f"{k} is not one-dimensional")
+                got[k] = a
+            return cls(**got)
         row_ptr = np.zeros(len(arrays["weights.row_len"]) + 1, dtype=np.int64)
         np.cumsum(arrays["weights.row_len"], out=row_ptr[1:])
         return cls(
@@ -98,21 +147,42 @@ class ChunkedWeights:
             child_ptr=np.ascontiguousarray(arrays["weights.child_ptr"], dtype=np.int64),
         )
 
-    def validate(self, n_features: int, tree: ClusterTree) -> None:
+    def validate(self, n_features: int, tree: ClusterTree, full: bool = True) -> None:
+        """Structure checks against the tree. ``full=False`` (memory-mapped serving) checks only the per-chunk
+        arrays, O(tree nodes), and touches no page of the entries, rows or hash slots."""
         if len(self.coff) != tree.depth + 1 or self.coff[0] != 0:
             raise ValueError("weights have a different depth than the tree")
         for t in range(tree.depth):
             p = self.child_ptr[self.coff[t] : self.coff[t + 1]]
             if not np.array_equal(p, tree.ptrs[t]):
                 raise ValueError(f"level {t}: weights were laid out for another tree")
-        if len(self.row_ptr) != len(self.row_feat) + 1 or self.row_ptr[-1] != len(self.ent_val):
-            raise ValueError("row pointers do not match the entries")
+        n_chunks = int(self.coff[-1])
+        for name in ("chunk_ptr", "chunk_ent", "hash_off", "hash_mask", "child_ptr"):
+            if len(getattr(self, name)) != n_chunks:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n_chunks} chunk pointers")
+        if len(self.row_ptr) != len(self.row_feat) + 1 or self.chunk_ptr[-1] != len(self.row_feat):
+            raise ValueError("chunk pointers do not match the rows")
         if len(self.ent_child) != len(self.ent_val):
             raise ValueError("entry arrays differ in length")
-        if self.chunk_ptr[-1] != len(self.row_feat) or np.any(np.diff(self.row_ptr) < 0):
-            raise ValueError("chunk pointers do not match the rows")
+        ce = self.chunk_ent
+        if len(ce) and (ce[0] != 0 or ce[-1] != len(self.ent_val) or np.any(np.diff(ce) < 0)):
+            raise ValueError("chunk entry offsets do not cover the entries")
+        size = self.hash_mask + 1
+        if np.any(self.hash_off < 0) or np.any(size < 1) or np.any(size & (size - 1)) or \
+                np.any(self.hash_off + size > len(self.hash_slots) // 3):
+            raise ValueError("hash tables do not fit the hash slots")
+        if len(self.hash_slots) % 3:
+            raise ValueError("hash slots are not (feature, offset, count) triples")
+        if not full and self.ent_child.dtype in (np.uint8, np.uint16):
+            return  # the kernels cannot go out of bounds on these (see scratch_width): leave the pages unread
+        if self.row_ptr[-1] != len(self.ent_val) or np.any(np.diff(self.row_ptr) < 0):
+            raise ValueError("row pointers do not match the entries")
+        if not np.array_equal(self.chunk_ent, self.row_ptr[self.chunk_ptr]):
+            raise ValueError("chunk entry offsets disagree with the row pointers")
         if len(self.row_feat) and (self.row_feat.min() < 0 or self.row_feat.max() > n_features):
             raise ValueError("a weight refers to a feature beyond the model's feature count")
+        if len(self.ent_child) and int(self.ent_child.max()) >= self.max_children():
+            raise ValueError("a weight refers to a child beyond its parent's children")
 
     def level_matrix(self, t: int, n_features: int) -> sp.csc_matrix:
         """Level t+1's weights back as a CSC matrix ((n_features + 1) x K_{t+1})."""

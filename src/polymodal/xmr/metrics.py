@@ -10,6 +10,18 @@ and ranked list r_1, r_2, ...:
 - MRR = 1 / (rank of the first true label in the list), 0 if none
 
 each averaged over all rows, reported in percent.
+
+Propensity-scored metrics (Jain, Prabhu, Varma, KDD 2016), as the Extreme Classification Repository computes
+them: label l seen in N_l of N training rows has inverse propensity ``1/p_l = 1 + C (N_l + B)^-A`` with
+``C = (ln N - 1)(B + 1)^A`` (A = 0.55, B = 1.5 by default), so tail labels weigh more. With hits weighted by 1/p:
+
+- PSP@k = mean_i sum_{j<=k, r_j in T_i} 1/p_{r_j} / k, divided by the same for the best possible list (the true
+  labels in descending 1/p);
+- PSnDCG@k = mean_i [sum_{j<=k, r_j in T_i} (1/p_{r_j}) / log2(j+1)] / IDCG_i@k, divided by the same for the best
+  possible list, where IDCG_i@k = sum_{j<=min(k, |T_i|)} 1/log2(j+1).
+
+Both are ratios of means over rows (not means of per-row ratios), as in the repository's reference code; rows
+with no true label add 0 to both sides.
 """
 
 from __future__ import annotations
@@ -111,3 +123,47 @@ def paired_difference_ci(a: np.ndarray, b: np.ndarray, groups: Sequence, n_boot:
     lo, hi = np.percentile(boots, [2.5, 97.5])
     return {"diff": round(100 * diff.mean(), 4), "ci95": [round(100 * lo, 4), round(100 * hi, 4)],
             "groups": int(len(sums)), "n_boot": n_boot}
+
+
+def inverse_propensity(train_counts, n_train: int, A: float = 0.55, B: float = 1.5) -> np.ndarray:
+    """``1/p_l = 1 + C (N_l + B)^-A``, ``C = (ln N - 1)(B + 1)^A`` for every label (Jain et al. 2016)."""
+    if n_train < 1:
+        raise InputError(f"inverse propensities need at least one training row, got {n_train}")
+    counts = np.asarray(train_counts, dtype=np.float64)
+    C = (np.log(n_train) - 1.0) * (B + 1.0) ** A
+    return 1.0 + C * (counts + B) ** -A
+
+
+def propensity_metrics(Y_true: sp.spmatrix, ids: np.ndarray, inv_p: np.ndarray, ks=(1, 3, 5)) -> dict[str, float]:
+    """PSP@k and PSnDCG@k (percent) of ranked label ids (n x >=k, -1 padded) against binary ``Y_true``."""
+    Y = sp.csr_matrix(Y_true)
+    kmax = max(ks)
+    ids = np.asarray(ids)
+    if ids.shape[0] != Y.shape[0]:
+        raise ValueError(f"{ids.shape[0]} prediction rows for {Y.shape[0]} truth rows")
+    if ids.shape[1] < kmax:
+        ids = np.hstack([ids, np.full((ids.shape[0], kmax - ids.shape[1]), -1, dtype=ids.dtype)])
+    ids = ids[:, :kmax]
+    inv_p = np.asarray(inv_p, dtype=np.float64)
+    gain = hits_matrix(Y, ids) * np.where(ids >= 0, inv_p[np.maximum(ids, 0)], 0.0)
+    # the best list: each row's true labels by descending 1/p
+    n = Y.shape[0]
+    best = np.zeros((n, kmax))
+    w = inv_p[Y.indices]
+    row = np.repeat(np.arange(n), np.diff(Y.indptr))
+    order = np.lexsort((-w, row))
+    rank = np.arange(len(order)) - Y.indptr[row[order]]
+    keep = rank < kmax
+    best[row[order][keep], rank[keep]] = w[order][keep]
+    n_true = np.diff(Y.indptr)
+    disc = 1.0 / np.log2(np.arange(2, kmax + 2))
+    out: dict[str, float] = {}
+    for k in ks:
+        den = best[:, :k].sum()
+        out[f"PSP@{k}"] = 100.0 * float(gain[:, :k].sum() / den) if den > 0 else 0.0
+        idcg = np.cumsum(disc[:k])[np.clip(n_true, 1, k) - 1]
+        num = np.where(n_true > 0, (gain[:, :k] @ disc[:k]) / idcg, 0.0).sum()
+        den = np.where(n_true > 0, (best[:, :k] @ disc[:k]) / idcg, 0.0).sum()
+        out[f"PSnDCG@{k}"] = 100.0 * float(num / den) if den > 0 else 0.0
+    return out
+

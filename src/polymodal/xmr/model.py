@@ -16,9 +16,9 @@ import scipy.sparse as sp
 
 from .. import __version__
 from ..errors import InputError, ModelError
-from ..modelio import atomic_dir, dataclass_from_dict, load_arrays, read_config, save_arrays, write_config
+from ..modelio import atomic_dir, dataclass_from_dict, load_arrays, map_arrays, read_config, save_arrays, write_config
 from . import beam as _beam
-from .chunked import ChunkedWeights, pack
+from .chunked import LAYOUTS, ChunkedWeights, pack
 from .indexer import IndexerConfig, hierarchical_kmeans, pifa
 from .parallel import resolve_threads, thread_map
 from .solver import LOSSES
@@ -175,6 +175,8 @@ class XRLinear:
         self.weights_ = pack(levels, tree, threads)
         self.n_features_in_ = d
         self.n_labels_ = Y.shape[1]
+        self.n_train_ = n
+        self.label_counts_ = np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.int64)
         self._max_children = self.weights_.max_children()
         self._anc = None
         return self
@@ -216,9 +218,9 @@ class XRLinear:
 
         def run(rng, _):
             _beam.search_block(indptr, X.indices, X.data, rng[0], rng[1], X.shape[1], self.config.bias,
-                               w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_slots,
-                               w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, n_levels, beam, keep_last,
-                               post_code, max_children, nodes, scores)
+                               w.coff, w.chunk_ent, w.hash_off, w.hash_mask, w.hash_slots,
+                               w.ent_child, w.ent_val, w.child_ptr, n_levels, beam, keep_last,
+                               post_code, max_children, w.scratch_width(max_children), nodes, scores)
 
         # blocks of queries that share chunks in cache; candidate buffers capped near 64 MB per block
         cap = max(16, int(2**26 // (16 * max(beam, keep_last) * max_children)))
@@ -288,8 +290,8 @@ class XRLinear:
             q_val[m] = self.config.bias
             m += 1
         w = self.weights_
-        cnt = _beam.search_one(q_idx[:m], q_val[:m], w.coff, w.chunk_ptr, w.hash_off, w.hash_mask, w.hash_slots,
-                               w.row_ptr, w.ent_child, w.ent_val, w.child_ptr, self.tree_.depth,
+        cnt = _beam.search_one(q_idx[:m], q_val[:m], w.coff, w.chunk_ent, w.hash_off, w.hash_mask, w.hash_slots,
+                               w.ent_child, w.ent_val, w.child_ptr, self.tree_.depth,
                                beam_size, k,
                                _beam.POST[self.config.post_processor], buf["tmp"], buf["cur_n"], buf["cur_s"],
                                buf["flat_n"], buf["flat_s"], allow, aoff)
@@ -300,7 +302,7 @@ class XRLinear:
         buf = getattr(self, "_buf", None)
         if buf is None or len(buf["cur_n"]) < width:
             buf = {
-                "tmp": np.empty(self._max_children, np.float32),
+                "tmp": np.empty(self.weights_.scratch_width(self._max_children), np.float32),
                 "cur_n": np.empty(width, np.int64), "cur_s": np.empty(width, np.float64),
                 "flat_n": np.empty(width * self._max_children, np.int64),
                 "flat_s": np.empty(width * self._max_children, np.float64),
@@ -331,40 +333,76 @@ class XRLinear:
         return out
 
     # ------------------------------------------------------------------ persistence
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, layout: str = "compact") -> Path:
+        """Write the model folder. ``layout="mmap"`` stores the serving arrays (hash tables included) so that
+        :meth:`load` memory-maps them: load time and memory no longer grow with the model (a larger file)."""
         self._check_fitted()
         with atomic_dir(folder) as tmp:
-            write_config(tmp, self._config_dict())
-            save_arrays(tmp / ARRAYS_FILE, self.arrays())
+            write_config(tmp, self._config_dict(layout))
+            save_arrays(tmp / ARRAYS_FILE, self.arrays(layout))
         return Path(folder)
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {**self.tree_.to_arrays(), **self.weights_.to_arrays()}
+    def arrays(self, layout: str = "compact") -> dict[str, np.ndarray]:
+        if layout not in LAYOUTS:
+            raise InputError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        out = {**self.tree_.to_arrays(), **self.weights_.to_arrays(layout)}
+        if getattr(self, "label_counts_", None) is not None:
+            out["labels.train_count"] = self.label_counts_
+        return out
 
-    def _config_dict(self) -> dict:
+    def inverse_propensity(self, A: float = 0.55, B: float = 1.5) -> np.ndarray | None:
+        """Jain et al.'s inverse propensity of every label from its training frequency (None for a model saved
+        before training counts were kept)."""
+        from .metrics import inverse_propensity
+
+        if getattr(self, "label_counts_", None) is None:
+            return None
+        return inverse_propensity(self.label_counts_, self.n_train_, A, B)
+
+    def _config_dict(self, layout: str = "compact") -> dict:
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "polymodal_version": __version__,
+            "format": FORMAT, "format_version": FORMAT_VERSION, "polymodal_version": __version__, "layout": layout,
             "config": self.config.to_dict(), "n_features": int(self.n_features_in_),
             "n_labels": int(self.n_labels_), "depth": int(self.tree_.depth), "nnz": int(self.weights_.nnz),
+            **({"n_train": int(self.n_train_)} if getattr(self, "n_train_", None) is not None else {}),
         }
 
     @classmethod
-    def load(cls, folder: str | Path) -> XRLinear:
+    def load(cls, folder: str | Path, mmap: bool | None = None) -> XRLinear:
+        """Load a model folder. A model saved with ``layout="mmap"`` is memory-mapped (``mmap=None`` or True;
+        ``mmap=False`` reads it into memory); ``mmap=True`` on a compact model is an error."""
         cfg = read_config(folder, FORMAT, FORMAT_VERSION)
-        return cls._from_parts(cfg, Path(folder) / ARRAYS_FILE, folder)
+        return cls._from_parts(cfg, Path(folder) / ARRAYS_FILE, folder, mmap)
 
     @classmethod
-    def _from_parts(cls, cfg: dict, arrays_path: Path, folder) -> XRLinear:
+    def _from_parts(cls, cfg: dict, arrays_path: Path, folder, mmap: bool | None = None) -> XRLinear:
+        layout = cfg.get("layout", "compact")
+        if layout not in LAYOUTS:
+            raise ModelError(f"{folder}: unknown weight layout {layout!r}")
+        if mmap and layout != "mmap":
+            raise ModelError(f"{folder}: saved in the compact layout, which cannot be memory-mapped; rewrite it "
+                             f"with `polymodal xmr mmap -m {folder}`")
+        mapped = layout == "mmap" and mmap is not False
         try:
             self = cls(XRLinearConfig.from_dict(cfg["config"]))
-            arrays = load_arrays(arrays_path)
+            if mapped:
+                arrays = map_arrays(arrays_path)
+            elif layout == "mmap":
+                arrays = {k: np.array(v) for k, v in map_arrays(arrays_path).items()}
+            else:
+                arrays = load_arrays(arrays_path)
             self.tree_ = ClusterTree.from_arrays(arrays)
             self.weights_ = ChunkedWeights.from_arrays(arrays)
             self.n_features_in_ = int(cfg["n_features"])
             self.n_labels_ = int(cfg["n_labels"])
+            self.n_train_ = int(cfg["n_train"]) if "n_train" in cfg else None
+            counts = arrays.get("labels.train_count")
+            if counts is not None and (counts.shape != (self.n_labels_,) or self.n_train_ is None):
+                raise ValueError("training label counts do not match the labels")
+            self.label_counts_ = None if counts is None else np.asarray(counts, dtype=np.int64)
             if self.tree_.n_labels != self.n_labels_:
                 raise ValueError("tree and config disagree on the number of labels")
-            self.weights_.validate(self.n_features_in_, self.tree_)
+            self.weights_.validate(self.n_features_in_, self.tree_, full=not mapped)
             self._max_children = self.weights_.max_children()
             self._anc = None
         except ModelError:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import atomic_write_text
 
 _WS = re.compile(r"\s+")
 
@@ -97,22 +97,6 @@ def read_labels(path: str | os.PathLike) -> list[str]:
     if not out:
         raise InputError("no labels (empty file)", spath)
     return out
-
-
-def atomic_write_text(path: str | os.PathLike, lines: Iterable[str]) -> None:
-    """Write lines to a temporary file in the same folder, then rename it into place."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for line in lines:
-                f.write(line)
-                f.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_text2text(path: str | os.PathLike, texts: Sequence[str], labels: Sequence[Sequence[int]]) -> None:

@@ -67,25 +67,34 @@ class XRTextModel:
         ids, scores = self.predict_one(text, k, beam_size)
         return [(self.labels_[i], float(s)) for i, s in zip(ids, scores)]
 
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, layout: str = "compact") -> Path:
+        """Write the folder; ``layout="mmap"`` stores the matcher for memory-mapped loading (see XRLinear.save)."""
         with atomic_dir(folder) as tmp:
             write_config(tmp, {
                 "format": FORMAT, "format_version": FORMAT_VERSION, "polymodal_version": __version__,
-                "vectorizer": self.vectorizer.config.to_dict(), "xr_linear": self.xr._config_dict(),
+                "vectorizer": self.vectorizer.config.to_dict(), "xr_linear": self.xr._config_dict(layout),
             })
-            save_arrays(tmp / ARRAYS_FILE, self.xr.arrays())
+            save_arrays(tmp / ARRAYS_FILE, self.xr.arrays(layout))
             data, offsets = encode_strings(self.labels_)
             save_arrays(tmp / "text.safetensors",
                         {**self.vectorizer.state(), "labels.bytes": data, "labels.offsets": offsets})
         return Path(folder)
 
+    @property
+    def layout(self) -> str:
+        return "mmap" if self.xr.weights_.mapped else "compact"
+
     @classmethod
-    def load(cls, folder: str | Path) -> XRTextModel:
+    def load(cls, folder: str | Path, mmap: bool | None = None) -> XRTextModel:
+        """Load the folder; the matcher is memory-mapped when it was saved with ``layout="mmap"`` (see
+        XRLinear.load for ``mmap``)."""
         cfg = read_config(folder, FORMAT, FORMAT_VERSION)
         folder = Path(folder)
         try:
             self = cls.__new__(cls)
-            self.xr = XRLinear._from_parts(cfg["xr_linear"], folder / ARRAYS_FILE, folder)
+            if not isinstance(cfg.get("xr_linear"), dict):
+                raise ValueError("config.json has no xr_linear section")
+            self.xr = XRLinear._from_parts(cfg["xr_linear"], folder / ARRAYS_FILE, folder, mmap)
             arrays = load_arrays(folder / "text.safetensors")
             vcfg = VectorizerConfig.from_dict(cfg["vectorizer"])
             self.vectorizer = TextVectorizer.from_state(vcfg, arrays)
