@@ -223,59 +223,105 @@ def _sort_parents(w_ptr, w_feat, w_val, kids, p_lo, p_hi, feat, child, val):
             val[a + j] = w_val[k]
 
 
-def _sorted_entries(w_ptr, w_feat, w_val, kids, threads):
-    """:func:`_sort_parents` over all parents, in spans of similar entry counts on ``threads`` threads."""
+@njit(nogil=True, cache=True)
+def _rows(w_ptr, kids, feat):
+    """Rows of the sorted entries: per parent the number of distinct features, and each row's feature and
+    first entry."""
     n_par = len(kids) - 1
+    count = np.zeros(n_par, dtype=np.int64)
+    for p in range(n_par):
+        a = w_ptr[kids[p]]
+        b = w_ptr[kids[p + 1]]
+        c = 0
+        for e in range(a, b):
+            if e == a or feat[e] != feat[e - 1]:
+                c += 1
+        count[p] = c
+    n_rows = count.sum()
+    row_feat = np.empty(n_rows, dtype=np.int32)
+    row_start = np.empty(n_rows, dtype=np.int64)
+    r = 0
+    for p in range(n_par):
+        a = w_ptr[kids[p]]
+        b = w_ptr[kids[p + 1]]
+        for e in range(a, b):
+            if e == a or feat[e] != feat[e - 1]:
+                row_feat[r] = feat[e]
+                row_start[r] = e
+                r += 1
+    return count, row_feat, row_start
+
+
+@dataclass
+class LevelPart:
+    """One level regrouped per parent, with level-local row and entry numbers (see :func:`assemble`)."""
+
+    kids: np.ndarray  # (K_{t-1} + 1) children pointers
+    rows_per_parent: np.ndarray
+    row_feat: np.ndarray  # int32
+    row_start: np.ndarray  # int64, level-local entry of each row
+    ent_child: np.ndarray  # child offset within its parent, child_dtype(max children of the tree)
+    ent_val: np.ndarray  # float32
+
+
+def pack_level(W: sp.csc_matrix, kids: np.ndarray, child_type, threads: int = 1) -> LevelPart:
+    """Regroup one level's CSC weights ((d+1) x K_t) per parent; parents are sorted on ``threads`` threads.
+    Temporaries are 4-byte features and ``child_type`` offsets, so a level costs about 9 bytes per weight
+    on top of its CSC matrix while it is packed."""
+    W = sp.csc_matrix(W)
+    kids = np.ascontiguousarray(kids, dtype=np.int64)
+    n_par = len(kids) - 1
+    w_ptr = W.indptr.astype(np.int64)
     nnz = int(w_ptr[-1])
-    feat = np.empty(nnz, dtype=np.int64)
-    child = np.empty(nnz, dtype=np.int64)
+    feat = np.empty(nnz, dtype=np.int32)
+    child = np.empty(nnz, dtype=child_type)
     val = np.empty(nnz, dtype=np.float32)
     edges = np.searchsorted(w_ptr[kids], np.linspace(0, nnz, 4 * threads + 1)).clip(0, n_par)
     edges[0], edges[-1] = 0, n_par
     spans = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-    thread_map(lambda s, _: _sort_parents(w_ptr, w_feat, w_val, kids, s[0], s[1], feat, child, val), spans,
+    w_feat = W.indices
+    w_val = W.data.astype(np.float32, copy=False)
+    thread_map(lambda sp_, _: _sort_parents(w_ptr, w_feat, w_val, kids, sp_[0], sp_[1], feat, child, val), spans,
                threads)
-    return feat, child, val
+    count, row_feat, row_start = _rows(w_ptr, kids, feat)
+    return LevelPart(kids, count, row_feat, row_start, child, val)
+
+
+def assemble(parts: list[LevelPart]) -> ChunkedWeights:
+    """Concatenate packed levels into the flat arrays with absolute offsets."""
+    coff = [0]
+    chunk_ptr, row_ptr_parts, child_ptr = [], [], []
+    n_rows = 0
+    n_ent = 0
+    for part in parts:
+        cptr = np.zeros(len(part.kids), dtype=np.int64)
+        np.cumsum(part.rows_per_parent, out=cptr[1:])
+        chunk_ptr.append(cptr + n_rows)
+        row_ptr_parts.append(part.row_start + n_ent)
+        child_ptr.append(part.kids)
+        n_rows += len(part.row_feat)
+        n_ent += len(part.ent_val)
+        coff.append(coff[-1] + len(part.kids))
+    child_type = parts[0].ent_child.dtype if parts else np.uint8
+    return ChunkedWeights(
+        coff=np.array(coff, dtype=np.int64),
+        chunk_ptr=np.concatenate(chunk_ptr).astype(np.int64, copy=False),
+        row_feat=np.concatenate([p.row_feat for p in parts]).astype(np.int32, copy=False),
+        row_ptr=np.concatenate(row_ptr_parts + [np.array([n_ent])]).astype(np.int64, copy=False),
+        ent_child=np.concatenate([p.ent_child for p in parts]).astype(child_type, copy=False),
+        ent_val=np.concatenate([p.ent_val for p in parts]).astype(np.float32, copy=False),
+        child_ptr=np.concatenate(child_ptr).astype(np.int64, copy=False),
+    )
+
+
+def tree_child_type(tree: ClusterTree):
+    return child_dtype(max(int(np.max(np.diff(p))) for p in tree.ptrs))
 
 
 def pack(levels: list[sp.csc_matrix], tree: ClusterTree, threads: int = 1) -> ChunkedWeights:
-    """Regroup per-level CSC weights ((d+1) x K_t) into the chunked layout; parents are sorted on ``threads``."""
-    coff = [0]
-    chunk_ptr, row_feat, row_ptr_parts, ent_child, ent_val, child_ptr = [], [], [], [], [], []
-    n_rows = 0
-    n_ent = 0
-    for t, W in enumerate(levels):
-        W = sp.csc_matrix(W)
-        kids = tree.ptrs[t].astype(np.int64)
-        n_par = len(kids) - 1
-        w_ptr = W.indptr.astype(np.int64)
-        feat, child, val = _sorted_entries(w_ptr, W.indices, W.data, kids, threads)
-        parent = np.repeat(np.arange(n_par), np.diff(w_ptr[kids]))
-        new_row = np.ones(len(feat), dtype=bool)
-        new_row[1:] = (parent[1:] != parent[:-1]) | (feat[1:] != feat[:-1])
-        starts = np.flatnonzero(new_row)
-        cptr = np.zeros(len(kids), dtype=np.int64)
-        np.cumsum(np.bincount(parent[starts], minlength=n_par), out=cptr[1:])
-        chunk_ptr.append(cptr + n_rows)
-        row_feat.append(feat[starts])
-        row_ptr_parts.append(starts + n_ent)
-        ent_child.append(child)
-        ent_val.append(val)
-        child_ptr.append(kids)
-        n_rows += len(starts)
-        n_ent += len(feat)
-        coff.append(coff[-1] + len(kids))
-    row_ptr = np.concatenate(row_ptr_parts + [np.array([n_ent])]).astype(np.int64)
-    max_children = max(int(np.max(np.diff(k))) for k in child_ptr)
-    return ChunkedWeights(
-        coff=np.array(coff, dtype=np.int64),
-        chunk_ptr=np.concatenate(chunk_ptr).astype(np.int64),
-        row_feat=np.concatenate(row_feat).astype(np.int32),
-        row_ptr=row_ptr,
-        ent_child=np.concatenate(ent_child).astype(child_dtype(max_children)),
-        ent_val=np.concatenate(ent_val).astype(np.float32),
-        child_ptr=np.concatenate(child_ptr).astype(np.int64),
-    )
+    """Regroup per-level CSC weights ((d+1) x K_t) into the chunked layout."""
+    ct = tree_child_type(tree)
+    return assemble([pack_level(W, tree.ptrs[t], ct, threads) for t, W in enumerate(levels)])
 
 
 @njit(cache=True, inline="always")

@@ -100,7 +100,7 @@ def solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, j_lo, j_hi, n_feat, b
     nl = len(l2g)
     n_child = j_hi - j_lo
     ptr = np.zeros(n_child + 1, dtype=np.int64)
-    feat = np.empty(64 * n_child + 16, dtype=np.int64)
+    feat = np.empty(64 * n_child + 16, dtype=np.int32)
     val = np.empty(64 * n_child + 16, dtype=np.float32)
     y = np.empty(n)
     w = np.empty(nl + 1, dtype=np.float32)  # half the cache footprint of float64 on wide problems; same P@k
@@ -234,6 +234,7 @@ def train_level(
     for lo, hi, (ptr, _, _) in results:
         colptr[lo + 1 : hi + 1] = np.diff(ptr)
     np.cumsum(colptr, out=colptr)
-    rows = np.concatenate([r[2][1] for r in results]) if results else np.empty(0, np.int64)
+    rows = np.concatenate([r[2][1] for r in results]) if results else np.empty(0, np.int32)
     vals = np.concatenate([r[2][2] for r in results]) if results else np.empty(0, np.float32)
+    del results
     return sp.csc_matrix((vals, rows, colptr), shape=(d + 1, K))
