@@ -31,7 +31,8 @@ def render(res: dict) -> str:
         d = res["datasets"][size]
         rows = [r for r in res["rows"] if r["size"] == size]
         out.append(f"#### `{size}` (GENERATED: {d['n_labels']:,} labels, {d['n_train']:,} train / {d['n_test']:,} "
-                   f"test rows, {d['n_features']:,} features, {d['labels_per_row']:.2f} labels per row; "
+                   f"test rows, {d['n_features']:,} features, {d['labels_per_row']:.2f} labels per row, label "
+                   f"power law measured {d['exponent_measured']:.3f} for a = {d['config']['exponent']}; "
                    f"X + Y {d['X_mb'] + d['Y_mb']:,.0f} MB in memory)\n")
         out.append("| library | serving | train s | train peak RSS MB | model MB | " +
                    " | ".join(h for _, h, _ in SERVE) + " |")
