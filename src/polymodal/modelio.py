@@ -80,12 +80,36 @@ def read_any_format(folder: str | os.PathLike) -> str:
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    from safetensors.numpy import save_file
+    """Write arrays as a ``.safetensors`` file, atomically (temporary name, then rename).
 
+    Written here rather than with ``safetensors.numpy.save_file``, which first copies every tensor into a bytes
+    object (the whole model twice in memory while saving). This streams each array's own buffer to the file.
+    Tensors are laid out by descending item size after a header padded to 8 bytes, so every tensor starts at a
+    multiple of its item size and :func:`map_arrays` maps it without a copy. The file is standard safetensors
+    (the tests read it back with the ``safetensors`` package)."""
+    codes = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
+    items = []
+    for name, a in arrays.items():
+        a = np.asarray(a)
+        if a.dtype not in codes:
+            raise ValueError(f"{name}: dtype {a.dtype} cannot be stored")
+        items.append((name, np.ascontiguousarray(a)))
+    items.sort(key=lambda kv: (-kv[1].dtype.itemsize, kv[0]))
+    header, off = {}, 0
+    for name, a in items:
+        header[name] = {"dtype": codes[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        off += a.nbytes
+    blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+        with open(tmp, "wb") as f:
+            f.write(len(blob).to_bytes(8, "little"))
+            f.write(blob)
+            for _, a in items:
+                if a.nbytes:
+                    f.write(memoryview(a.reshape(-1)).cast("B"))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -288,30 +288,41 @@ def pack_level(W: sp.csc_matrix, kids: np.ndarray, child_type, threads: int = 1)
 
 
 def assemble(parts: list[LevelPart]) -> ChunkedWeights:
-    """Concatenate packed levels into the flat arrays with absolute offsets."""
-    coff = [0]
-    chunk_ptr, row_ptr_parts, child_ptr = [], [], []
-    n_rows = 0
-    n_ent = 0
-    for part in parts:
-        cptr = np.zeros(len(part.kids), dtype=np.int64)
-        np.cumsum(part.rows_per_parent, out=cptr[1:])
-        chunk_ptr.append(cptr + n_rows)
-        row_ptr_parts.append(part.row_start + n_ent)
-        child_ptr.append(part.kids)
-        n_rows += len(part.row_feat)
-        n_ent += len(part.ent_val)
-        coff.append(coff[-1] + len(part.kids))
+    """Concatenate packed levels into the flat arrays with absolute offsets. ``parts`` is emptied as each level
+    is copied, so the levels and the result are in memory together only one level at a time."""
+    n_ent = sum(len(p.ent_val) for p in parts)
+    n_rows = sum(len(p.row_feat) for p in parts)
+    n_ptr = sum(len(p.kids) for p in parts)
     child_type = parts[0].ent_child.dtype if parts else np.uint8
-    return ChunkedWeights(
-        coff=np.array(coff, dtype=np.int64),
-        chunk_ptr=np.concatenate(chunk_ptr).astype(np.int64, copy=False),
-        row_feat=np.concatenate([p.row_feat for p in parts]).astype(np.int32, copy=False),
-        row_ptr=np.concatenate(row_ptr_parts + [np.array([n_ent])]).astype(np.int64, copy=False),
-        ent_child=np.concatenate([p.ent_child for p in parts]).astype(child_type, copy=False),
-        ent_val=np.concatenate([p.ent_val for p in parts]).astype(np.float32, copy=False),
-        child_ptr=np.concatenate(child_ptr).astype(np.int64, copy=False),
-    )
+    coff = np.zeros(len(parts) + 1, dtype=np.int64)
+    chunk_ptr = np.empty(n_ptr, dtype=np.int64)
+    child_ptr = np.empty(n_ptr, dtype=np.int64)
+    row_feat = np.empty(n_rows, dtype=np.int32)
+    row_ptr = np.empty(n_rows + 1, dtype=np.int64)
+    ent_child = np.empty(n_ent, dtype=child_type)
+    ent_val = np.empty(n_ent, dtype=np.float32)
+    r0 = e0 = 0
+    t = 0
+    while parts:
+        part = parts.pop(0)
+        k0, k1 = coff[t], coff[t] + len(part.kids)
+        coff[t + 1] = k1
+        chunk_ptr[k0] = r0
+        np.cumsum(part.rows_per_parent, out=chunk_ptr[k0 + 1 : k1])
+        chunk_ptr[k0 + 1 : k1] += r0
+        child_ptr[k0:k1] = part.kids
+        nr, ne = len(part.row_feat), len(part.ent_val)
+        row_feat[r0 : r0 + nr] = part.row_feat
+        row_ptr[r0 : r0 + nr] = part.row_start + e0
+        ent_child[e0 : e0 + ne] = part.ent_child
+        ent_val[e0 : e0 + ne] = part.ent_val
+        r0 += nr
+        e0 += ne
+        t += 1
+        del part
+    row_ptr[n_rows] = n_ent
+    return ChunkedWeights(coff=coff, chunk_ptr=chunk_ptr, row_feat=row_feat, row_ptr=row_ptr, ent_child=ent_child,
+                          ent_val=ent_val, child_ptr=child_ptr)
 
 
 def tree_child_type(tree: ClusterTree):

@@ -196,7 +196,7 @@ class XRLinear:
         if self.config.negatives in ("tfn", "tfn+man"):
             mats.append(sp.csc_matrix(Yprev))
         if self.config.negatives in ("man", "tfn+man"):
-            partial = assemble(parts)
+            partial = assemble(list(parts))  # a copy of the list: the levels stay for the final model
             nodes, _ = self._search(X, partial, t - 1, self.config.beam_size, threads, self.config.beam_size)
             rows = np.repeat(np.arange(n), nodes.shape[1])
             keep = nodes.ravel() >= 0
