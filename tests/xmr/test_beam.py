@@ -49,5 +49,5 @@ def test_pack_round_trips_unsorted_levels():
             assert abs(cw.level_matrix(t, d) - W).max() == 0
             for p in range(len(ptrs[t]) - 1):  # each chunk lists its features once, ascending
                 q = cw.coff[t] + p
-                f = cw.row_feat[cw.chunk_ptr[q] : cw.chunk_ptr[q + 1]]
+                f = cw.rows()[0][cw.chunk_ptr[q] : cw.chunk_ptr[q + 1]]
                 assert np.all(np.diff(f) > 0)

@@ -52,7 +52,7 @@ def test_arrays_are_memory_maps_of_the_file(saved):
     _, mapped = saved
     m = XRLinear.load(mapped)
     w = m.weights_
-    for name in ("ent_val", "ent_child", "hash_slots", "chunk_ent", "row_ptr"):
+    for name in ("ent_val", "ent_child", "hash_slots", "chunk_ent", "hash_off"):
         a = getattr(w, name)
         assert isinstance(a, np.memmap) or isinstance(a.base, np.memmap), name
         assert not a.flags.writeable

@@ -44,7 +44,8 @@ from .tree import ClusterTree
 
 ARRAYS = ("coff", "chunk_ptr", "row_feat", "row_ptr", "ent_child", "ent_val", "child_ptr")
 _STORED = ("coff", "chunk_ptr", "row_feat", "row_len", "ent_child", "ent_val", "child_ptr")
-_SERVING = ARRAYS + ("chunk_ent", "hash_off", "hash_mask", "hash_slots")
+_SERVING = ("coff", "chunk_ptr", "ent_child", "ent_val", "child_ptr", "chunk_ent", "hash_off", "hash_mask",
+            "hash_slots")
 LAYOUTS = ("compact", "mmap")
 _DTYPES = {"coff": np.int64, "chunk_ptr": np.int64, "row_feat": np.int32, "row_ptr": np.int64,
            "ent_val": np.float32, "child_ptr": np.int64, "chunk_ent": np.int64, "hash_off": np.int64,
@@ -79,6 +80,16 @@ class ChunkedWeights:
                                                                         self.row_ptr)
         if self.chunk_ent is None:
             self.chunk_ent = np.ascontiguousarray(self.row_ptr[self.chunk_ptr])
+        # the hash slots hold every row's feature and entry range: the row arrays (12 bytes a row) are dropped
+        # and rebuilt from the slots by rows() when a compact file or a matrix is asked for
+        self.row_feat = None
+        self.row_ptr = None
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row_feat, row_ptr): every (chunk, feature) row's feature and entry range, rebuilt from the hash
+        tables (rows of a chunk are ordered by feature, so by first entry)."""
+        return _rows_from_hash(self.coff, self.chunk_ptr, self.chunk_ent, self.hash_off, self.hash_mask,
+                               self.hash_slots)
 
     @property
     def mapped(self) -> bool:
@@ -110,8 +121,10 @@ class ChunkedWeights:
     def to_arrays(self, layout: str = "compact") -> dict[str, np.ndarray]:
         if layout == "mmap":
             return {f"weights.{k}": getattr(self, k) for k in _SERVING}
-        out = {f"weights.{k}": getattr(self, k) for k in ARRAYS if k != "row_ptr"}
-        out["weights.row_len"] = np.diff(self.row_ptr).astype(self.ent_child.dtype)
+        row_feat, row_ptr = self.rows()
+        out = {f"weights.{k}": getattr(self, k) for k in ARRAYS if k not in ("row_ptr", "row_feat")}
+        out["weights.row_feat"] = row_feat
+        out["weights.row_len"] = np.diff(row_ptr).astype(self.ent_child.dtype)
         return out
 
     @classmethod
@@ -126,7 +139,7 @@ class ChunkedWeights:
         if child.dtype.kind not in "ui":
             raise ValueError(f"ent_child has dtype {child.dtype}, expected integers")
         if serving:
-            got = {}
+            got = {"row_feat": None, "row_ptr": None}
             for k in _SERVING:
                 a = arrays[f"weights.{k}"]
                 if k != "ent_child" and a.dtype != _DTYPES[k]:
@@ -160,8 +173,6 @@ class ChunkedWeights:
         for name in ("chunk_ptr", "chunk_ent", "hash_off", "hash_mask", "child_ptr"):
             if len(getattr(self, name)) != n_chunks:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n_chunks} chunk pointers")
-        if len(self.row_ptr) != len(self.row_feat) + 1 or self.chunk_ptr[-1] != len(self.row_feat):
-            raise ValueError("chunk pointers do not match the rows")
         if len(self.ent_child) != len(self.ent_val):
             raise ValueError("entry arrays differ in length")
         ce = self.chunk_ent
@@ -175,11 +186,12 @@ class ChunkedWeights:
             raise ValueError("hash slots are not (feature, offset, count) triples")
         if not full and self.ent_child.dtype in (np.uint8, np.uint16):
             return  # the kernels cannot go out of bounds on these (see scratch_width): leave the pages unread
-        if self.row_ptr[-1] != len(self.ent_val) or np.any(np.diff(self.row_ptr) < 0):
+        row_feat, row_ptr = self.rows()  # raises when a chunk's slots do not hold exactly its rows
+        if row_ptr[-1] != len(self.ent_val) or np.any(np.diff(row_ptr) < 1):
             raise ValueError("row pointers do not match the entries")
-        if not np.array_equal(self.chunk_ent, self.row_ptr[self.chunk_ptr]):
+        if not np.array_equal(self.chunk_ent, row_ptr[self.chunk_ptr]):
             raise ValueError("chunk entry offsets disagree with the row pointers")
-        if len(self.row_feat) and (self.row_feat.min() < 0 or self.row_feat.max() > n_features):
+        if len(row_feat) and (row_feat.min() < 0 or row_feat.max() > n_features):
             raise ValueError("a weight refers to a feature beyond the model's feature count")
         if len(self.ent_child) and int(self.ent_child.max()) >= self.max_children():
             raise ValueError("a weight refers to a child beyond its parent's children")
@@ -189,12 +201,13 @@ class ChunkedWeights:
         lo, hi = self.coff[t], self.coff[t + 1]
         cptr = self.chunk_ptr[lo:hi]
         kids = self.child_ptr[lo:hi]
+        row_feat, row_ptr = self.rows()
         rows, cols, vals = [], [], []
         for p in range(len(cptr) - 1):
             r0, r1 = cptr[p], cptr[p + 1]
-            e0, e1 = self.row_ptr[r0], self.row_ptr[r1]
-            counts = np.diff(self.row_ptr[r0 : r1 + 1])
-            rows.append(np.repeat(self.row_feat[r0:r1], counts))
+            e0, e1 = row_ptr[r0], row_ptr[r1]
+            counts = np.diff(row_ptr[r0 : r1 + 1])
+            rows.append(np.repeat(row_feat[r0:r1], counts))
             cols.append(self.ent_child[e0:e1].astype(np.int64) + kids[p])
             vals.append(self.ent_val[e0:e1])
         K = int(kids[-1])
@@ -378,3 +391,34 @@ def build_hash(coff, chunk_ptr, row_feat, row_ptr):
                 slots[s + 1] = row_ptr[r] - e0
                 slots[s + 2] = row_ptr[r + 1] - row_ptr[r]
     return off, mask, slots
+
+
+@njit(cache=True)
+def _rows_from_hash(coff, chunk_ptr, chunk_ent, hoff, hmask, slots):
+    n_rows = chunk_ptr[-1] if len(chunk_ptr) else 0
+    row_feat = np.empty(n_rows, dtype=np.int32)
+    row_ptr = np.empty(n_rows + 1, dtype=np.int64)
+    for t in range(len(coff) - 1):
+        for q in range(coff[t], coff[t + 1] - 1):
+            r0 = chunk_ptr[q]
+            n = chunk_ptr[q + 1] - r0
+            starts = np.empty(n, dtype=np.int64)
+            feats = np.empty(n, dtype=np.int32)
+            m = 0
+            for h in range(hmask[q] + 1):
+                s = 3 * (hoff[q] + h)
+                if slots[s] != -1:
+                    if m == n:
+                        raise ValueError("a chunk's hash table holds more rows than the chunk")
+                    feats[m] = slots[s]
+                    starts[m] = slots[s + 1]
+                    m += 1
+            if m != n:
+                raise ValueError("a chunk's hash table holds fewer rows than the chunk")
+            order = np.argsort(starts)
+            for j in range(n):
+                row_feat[r0 + j] = feats[order[j]]
+                row_ptr[r0 + j] = chunk_ent[q] + starts[order[j]]
+    row_ptr[n_rows] = chunk_ent[-1] if len(chunk_ent) else 0
+    return row_feat, row_ptr
+
