@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from xmr_worker import N_SINGLE, dir_mb, peak_rss_mb, topk_csr
+from xmr_worker import dir_mb, peak_rss_mb, single_latency, topk_csr
 
 BEAM, THRESHOLD = 10, 0.1
 
@@ -132,19 +132,6 @@ def serve_omikuji(out: Path):
         return ids
 
     return m, load_s, batch, one
-
-
-def single_latency(fn, X):
-    n = min(N_SINGLE, X.shape[0])
-    rows = [X[i] for i in range(n)]
-    for r in rows[:200]:
-        fn(r)
-    times = np.empty(n)
-    for i, r in enumerate(rows):
-        t = time.perf_counter()
-        fn(r)
-        times[i] = time.perf_counter() - t
-    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
 
 
 def main() -> None:

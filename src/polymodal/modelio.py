@@ -44,7 +44,7 @@ def write_config(folder: Path, config: dict) -> None:
     (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def read_config(folder: str | os.PathLike, expected_format: str, max_version: int) -> dict:
+def _read_json_object(folder: str | os.PathLike) -> tuple[Path, dict]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist")
@@ -56,7 +56,12 @@ def read_config(folder: str | os.PathLike, expected_format: str, max_version: in
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{cfg_path} is corrupt: {exc}") from None
     if not isinstance(cfg, dict):
-        raise ModelError(f"{cfg_path}: not a {expected_format} model (not a JSON object)")
+        raise ModelError(f"{cfg_path}: not a polymodal model (not a JSON object)")
+    return cfg_path, cfg
+
+
+def read_config(folder: str | os.PathLike, expected_format: str, max_version: int) -> dict:
+    cfg_path, cfg = _read_json_object(folder)
     if cfg.get("format") != expected_format:
         raise ModelError(f"{cfg_path}: not a {expected_format} model (format={cfg.get('format')!r})")
     version = cfg.get("format_version")
@@ -67,14 +72,8 @@ def read_config(folder: str | os.PathLike, expected_format: str, max_version: in
 
 def read_any_format(folder: str | os.PathLike) -> str:
     """The ``format`` string of a model folder's config.json (ModelError when there is none)."""
-    cfg_path = Path(folder) / CONFIG
-    if not cfg_path.is_file():
-        raise ModelError(f"{folder} is not a model folder: {CONFIG} is missing")
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{cfg_path} is corrupt: {exc}") from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("format"), str):
+    cfg_path, cfg = _read_json_object(folder)
+    if not isinstance(cfg.get("format"), str):
         raise ModelError(f"{cfg_path}: not a polymodal model (no format)")
     return cfg["format"]
 
