@@ -1,4 +1,4 @@
-"""Render bench-results/xmr_vs_peers.json as the markdown tables in docs/xmr.md."""
+"""Render results/xmr/vs_peers.json as the markdown tables in docs/xmr.md."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-COLS = [("P@1", "P@1"), ("P@3", "P@3"), ("P@5", "P@5"), ("R@10", "R@10"), ("R@100", "R@100"),
+COLS = [("P@1", "P@1"), ("P@3", "P@3"), ("P@5", "P@5"), ("PSP@1", "PSP@1"), ("PSP@3", "PSP@3"), ("PSP@5", "PSP@5"),
+        ("R@10", "R@10"), ("R@100", "R@100"),
         ("train_s", "train s"), ("batch_ms_per_query", "batch ms/q"), ("single_p50_ms", "1-query p50 ms"),
         ("single_p99_ms", "1-query p99 ms"), ("model_mb", "model MB"), ("peak_rss_mb", "peak RSS MB")]
 
@@ -29,8 +30,10 @@ def render(path: Path) -> str:
         if p and q:
             out.append("")
             out.append("polymodal / libpecos: " + ", ".join(
-                f"{h} {p[c] / q[c]:.2f}x" for c, h in COLS[5:10]) + "; P@1/3/5 difference " + ", ".join(
-                f"{p[c] - q[c]:+.2f}" for c in ("P@1", "P@3", "P@5")) + " points.")
+                f"{h} {p[c] / q[c]:.2f}x" for c, h in COLS[8:13]) + "; peak RSS "
+                f"{p['peak_rss_mb'] / q['peak_rss_mb']:.2f}x; P@1/3/5 difference " + ", ".join(
+                f"{p[c] - q[c]:+.2f}" for c in ("P@1", "P@3", "P@5")) + " points; PSP@1/3/5 difference " + ", ".join(
+                f"{p[c] - q[c]:+.2f}" for c in ("PSP@1", "PSP@3", "PSP@5")) + " points.")
         if p and "e2e_p50_ms" in p:
             out.append(f"polymodal end-to-end text -> top-10 (vectorise + beam search, loaded model): "
                        f"p50 {p['e2e_p50_ms']:.3f} ms, p99 {p['e2e_p99_ms']:.3f} ms.")
@@ -40,4 +43,4 @@ def render(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    print(render(Path(sys.argv[1] if len(sys.argv) > 1 else "bench-results/xmr_vs_peers.json")))
+    print(render(Path(sys.argv[1] if len(sys.argv) > 1 else "results/xmr/vs_peers.json")))

@@ -6,8 +6,8 @@
 Each dataset is built from the real files and vectorised once with polymodal's features (word 1-2-gram + char_wb
 2-4-gram TF-IDF); every library gets exactly those matrices. Each (library, seed) runs in its own process
 (``xmr_worker.py``), 2 threads, beam 10, weight threshold 0.1. Prints a table of medians over seeds and writes
-``bench-results/xmr_vs_peers.json`` with every run. polymodal's end-to-end text -> top-10 latency (vectorise +
-beam search, loaded model) is measured separately here.
+``results/xmr/vs_peers.json`` with every run (P@k and, from the training label counts, PSP@k). polymodal's
+end-to-end text -> top-10 latency (vectorise + beam search, loaded model) is measured separately here.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from provenance import commit, environment, write_json
 ROOT = Path(__file__).resolve().parents[1]
 PYTHONS = {"polymodal": ROOT / ".venv/bin/python", "libpecos": ROOT / ".venv-peers/bin/python",
            "omikuji": ROOT / ".venv-peers/bin/python", "napkinxc": ROOT / ".venv-peers/bin/python"}
-COLUMNS = ["P@1", "P@3", "P@5", "R@10", "R@100", "train_s", "batch_ms_per_query", "single_p50_ms",
-           "single_p99_ms", "model_mb", "peak_rss_mb"]
+COLUMNS = ["P@1", "P@3", "P@5", "PSP@1", "PSP@3", "PSP@5", "R@10", "R@100", "train_s", "batch_ms_per_query",
+           "single_p50_ms", "single_p99_ms", "model_mb", "peak_rss_mb"]
 
 
 def prepare(name: str, work: Path) -> dict:
@@ -99,7 +99,21 @@ def run_worker(lib: str, work: Path, seed: int, threads: int) -> dict | None:
     if r.returncode != 0:
         print(f"  {lib} seed {seed} failed:\n{r.stderr[-2000:]}", file=sys.stderr)
         return None
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res.update(propensity_scores(work, work / f"ids-{lib}-{seed}.npy"))
+    return res
+
+
+def propensity_scores(work: Path, ids_path: Path) -> dict:
+    """PSP@1/3/5 (A = 0.55, B = 1.5, from the training label counts) of a worker's top-10 ids."""
+    from polymodal.xmr.metrics import inverse_propensity, propensity_metrics
+
+    Y = sp.load_npz(work / "Y_train.npz").tocsr()
+    inv_p = inverse_propensity(np.bincount(Y.indices, minlength=Y.shape[1]), Y.shape[0])
+    ids = np.load(ids_path)
+    ids_path.unlink()
+    out = propensity_metrics(sp.load_npz(work / "Y_test.npz").tocsr(), ids, inv_p, ks=(1, 3, 5))
+    return {k: v for k, v in out.items() if k.startswith("PSP@")}
 
 
 def main() -> None:
@@ -108,7 +122,7 @@ def main() -> None:
     ap.add_argument("--libs", nargs="+", default=["polymodal", "libpecos", "omikuji", "napkinxc"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench-results/xmr_vs_peers.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "results/xmr/vs_peers.json")
     args = ap.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for name in args.datasets:

@@ -170,6 +170,7 @@ def main() -> None:
         train_s, mb, batch, p50, p99, ids = runner(X, Y, Xte, seed, threads, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    np.save(workdir / f"ids-{lib}-{seed}.npy", ids[:, :10])  # the parent adds PSP@k (peers lack polymodal)
     res = {"lib": lib, "seed": seed, "train_s": train_s, "model_mb": mb, "batch_ms_per_query": batch * 1e3,
            "single_p50_ms": p50, "single_p99_ms": p99, **metrics(Yte, ids),
            "peak_rss_mb": peak_rss_mb()}

@@ -105,3 +105,14 @@ def test_failed_training_keeps_previous_model(model_dir, slice_dir, tmp_path):
     assert main(["xmr", "train", "-i", str(f), "-m", str(model_dir), "--labels",
                  str(slice_dir / "labels.txt"), "--quiet"]) == 2
     assert sorted(p.name for p in model_dir.iterdir()) == before
+
+
+def test_model_path_under_a_regular_file_is_one_error_line(tmp_path, capsys):
+    train = tmp_path / "train.tsv"
+    train.write_text("0\tpython3 yaml\n1\tgtk theme\n0\tpython3 json\n1\tgtk icons\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc = main(["xmr", "train", "-i", str(train), "-m", str(blocker / "sub"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "is a file" in err[0]
+    assert blocker.read_text() == "x"

@@ -22,6 +22,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path``, on error it is removed,
     so a crash or a bad input never leaves a half-written model behind."""
     target = Path(path)
+    for up in target.parents:
+        if up.exists():
+            if not up.is_dir():
+                raise ModelError(f"cannot write {target}: {up} is a file, not a folder")
+            break
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_dir():
         raise ModelError(f"{target} exists and is not a folder")

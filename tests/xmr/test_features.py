@@ -80,3 +80,16 @@ def test_transform_one_equals_batch_with_mixed_block_settings(texts):
         row = vec.transform([t])
         assert np.array_equal(cols, row.indices)
         assert np.allclose(vals, row.data, atol=1e-6)
+
+
+def test_batch_whose_last_texts_have_no_known_feature(texts):
+    """A batch ending in texts with no known n-gram (in a block or in all) gives empty rows, not a crash; the
+    other rows equal their one-at-a-time vectors."""
+    vec = TextVectorizer().fit(texts[0])
+    batch = [texts[1][0], "\u4e00\u4e01", texts[1][1], "\u4e00\u4e01", "\u4e01\u4e01\u4e01"]
+    M = vec.transform(batch)
+    assert [M[i].nnz for i in (1, 3, 4)] == [0, 0, 0]
+    for i in (0, 2):
+        idx, val = vec.transform_one(batch[i])
+        assert np.array_equal(M[i].indices, idx) and np.allclose(M[i].data, val)
+        assert np.isclose(np.linalg.norm(M[i].data), 1.0)

@@ -165,9 +165,10 @@ class _Block:
 
 
 def _l2_normalize_rows(m: sp.csr_matrix) -> None:
-    sq = np.add.reduceat(m.data.astype(np.float64) ** 2, m.indptr[:-1]) if m.nnz else np.zeros(0)
-    if m.nnz:
-        sq[np.diff(m.indptr) == 0] = 0.0
+    # bincount over row ids, not add.reduceat over indptr: reduceat fails when trailing rows are empty
+    lens = np.diff(m.indptr)
+    sq = np.bincount(np.repeat(np.arange(m.shape[0]), lens), weights=m.data.astype(np.float64) ** 2,
+                     minlength=m.shape[0])
     norms = np.sqrt(sq)
     norms[norms == 0] = 1.0
     m.data /= np.repeat(norms, np.diff(m.indptr)).astype(m.data.dtype)
