@@ -14,8 +14,10 @@ and the whole thing saves/loads as plain safetensors arrays:
 - ``child_ptr``  (sum_t (K_t + 1)): the tree's children pointers, same offsets ``coff``
 
 At construction every chunk also gets an open-addressing hash table (feature -> its row's entry range, load
-factor <= 0.75, linear probing; about 24 bytes per row, built in memory, never stored), so a query feature is
-found with one or two probes into a small table instead of a binary search over the chunk's rows.
+factor <= 0.75, linear probing; about 22 bytes per row), so a query feature is found with one or two probes into
+a small table instead of a binary search over the chunk's rows. The slots then hold everything the row arrays
+did, so ``row_feat``/``row_ptr`` are dropped once the tables are built and rebuilt from the slots (``rows()``)
+only to write a compact file or a matrix.
 
 Two layouts on disk:
 
@@ -24,7 +26,7 @@ Two layouts on disk:
   weight for a CSC matrix; loading reads and rebuilds everything.
 - ``mmap`` (serving): every array the kernels read, hash tables and ``chunk_ent`` included, stored as used, so
   the file is memory-mapped and nothing is read or built at load (like PECOS's ``compile_mmap_model``). It costs
-  about 5 bytes per weight + 36 per row. Load-time checks then cover only the per-chunk arrays (O(tree nodes));
+  about 5 bytes per weight + 22 per row. Load-time checks then cover only the per-chunk arrays (O(tree nodes));
   the kernels bound every probe and entry range, and their scratch buffers are as wide as the child-offset type
   (``scratch_width``), so a corrupt file gives wrong scores, never an out-of-bounds access.
 
