@@ -135,3 +135,48 @@ def test_fast_path_and_framework_path_answer_alike(server, served_models):
     slow = httpx.get(server + "/v1/autocomplete", params=[("prev", "weather"), ("prefix", "goo"), ("k", 10),
                                                           ("k", 10)], timeout=10.0)
     assert fast.json() == slow.json()
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_two_workers_map_one_memory_mapped_model(served_models, tmp_path):
+    """A model saved in the mmap layout is served by two workers that both map the same file (its pages are
+    shared through the page cache, not copied per worker), with the answers of the in-process model."""
+    import time
+    from pathlib import Path
+
+    from polymodal.xmr.text_model import XRTextModel
+
+    m = served_models["search"]
+    m.save(tmp_path / "search-mmap", layout="mmap")
+    weights = str((tmp_path / "search-mmap" / "xr_linear.safetensors").resolve())
+    proc, url = start_server("--search-model", str(tmp_path / "search-mmap"), "--workers", "2")
+    try:
+        loaded = XRTextModel.load(tmp_path / "search-mmap")
+        assert loaded.xr.weights_.mapped
+        for q in served_models["queries"][:20]:
+            body = get(url, "/v1/search", q=q, k=5).json()
+            ids, _ = m.predict_one(q, k=5)
+            assert [r["item"] for r in body["results"]] == [m.labels_[i] for i in ids]
+        deadline = time.monotonic() + 30
+        while True:
+            workers = [p for p in _children(proc.pid)
+                       if weights in Path(f"/proc/{p}/maps").read_text()]
+            if len(workers) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2
+    finally:
+        stop_server(proc)
