@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export POLYMODAL_DATA ?= $(if $(wildcard ../shared/data/MANIFEST.sha256),$(abspath ../shared/data),)
 DEMO_DIR ?= runs/demo
 
-.PHONY: install demo test lint bench-peers bench clean
+.PHONY: install demo test lint bench-peers bench clean clean-cache
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,10 @@ bench-peers: .venv-peers/.installed
 bench: $(BIN)/.installed bench-peers
 	$(BIN)/python benchmarks/xmr_vs_peers.py
 
-clean:
+# numba caches compiled kernels per source file and checks only that file's time stamp: after editing a kernel
+# that a kernel in another file calls (solver.py <- trainer.py), drop the caches or the caller keeps the old code.
+clean-cache:
+	find src benchmarks -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-cache
 	rm -rf $(VENV) .venv-peers runs build *.egg-info

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from .parallel import thread_map
-from .solver import solve_binary
+from .solver import MULTI, solve_binary, solve_svm_dual_multi
 
 
 @njit(nogil=True, cache=True)
@@ -92,42 +92,68 @@ def compact_parent(x_indptr, x_indices, x_data, n_feat, inst, yc_indptr, yc_indi
 
 
 @njit(nogil=True, cache=True)
+def _keep(w, stride, b, nl, l2g, n_feat, bias, threshold, feat, val, cnt):
+    """Append the weights |w| >= threshold of child ``b`` (``w[f * stride + b]``) as global feature ids."""
+    need = cnt + nl + 1
+    if need > len(feat):
+        feat = _grow(feat, need)
+        val = _grow(val, need)
+    for f in range(nl):
+        x = w[f * stride + b]
+        if abs(x) >= threshold:
+            feat[cnt] = l2g[f]
+            val[cnt] = x
+            cnt += 1
+    x = w[nl * stride + b]
+    if bias > 0 and abs(x) >= threshold:
+        feat[cnt] = n_feat
+        val[cnt] = x
+        cnt += 1
+    return feat, val, cnt
+
+
+@njit(nogil=True, cache=True)
 def solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, j_lo, j_hi, n_feat, bias, Cp, Cn, loss, eps,
                    max_iter, threshold, seed):
     """Train children j_lo..j_hi of a compacted parent; returns (ptr, feat, val) with global feature ids
-    (``n_feat`` = the bias) of the weights with |w| >= threshold."""
+    (``n_feat`` = the bias) of the weights with |w| >= threshold. The SVM losses solve up to ``MULTI``
+    children at once (:func:`solve_svm_dual_multi`); logistic regression one at a time."""
     n = len(xsq)
     nl = len(l2g)
     n_child = j_hi - j_lo
     ptr = np.zeros(n_child + 1, dtype=np.int64)
     feat = np.empty(64 * n_child + 16, dtype=np.int32)
     val = np.empty(64 * n_child + 16, dtype=np.float32)
-    y = np.empty(n)
-    w = np.empty(nl + 1, dtype=np.float32)  # half the cache footprint of float64 on wide problems; same P@k
-    work = np.empty(4 * n)
     index = np.empty(n, dtype=np.int64)
     cnt = 0
-    for j in range(j_lo, j_hi):
-        y[:] = -1.0
-        for k in range(pos_ptr[j], pos_ptr[j + 1]):
-            y[pos_idx[k]] = 1.0
-        solve_binary(lp, li, ld, xsq, y, nl, bias, Cp, Cn, loss, eps, max_iter, seed + j, w, work, index)
-        if bias <= 0:
-            w[nl] = 0.0
-        need = cnt + nl + 1
-        if need > len(feat):
-            feat = _grow(feat, need)
-            val = _grow(val, need)
-        for f in range(nl):
-            if abs(w[f]) >= threshold:
-                feat[cnt] = l2g[f]
-                val[cnt] = w[f]
-                cnt += 1
-        if abs(w[nl]) >= threshold and bias > 0:
-            feat[cnt] = n_feat
-            val[cnt] = w[nl]
-            cnt += 1
-        ptr[j - j_lo + 1] = cnt
+    if loss == 2:
+        y = np.empty(n)
+        w = np.empty(nl + 1, dtype=np.float32)  # half the cache footprint of float64 on wide problems; same P@k
+        work = np.empty(4 * n)
+        for j in range(j_lo, j_hi):
+            y[:] = -1.0
+            for k in range(pos_ptr[j], pos_ptr[j + 1]):
+                y[pos_idx[k]] = 1.0
+            solve_binary(lp, li, ld, xsq, y, nl, bias, Cp, Cn, loss, eps, max_iter, seed + j, w, work, index)
+            feat, val, cnt = _keep(w, 1, 0, nl, l2g, n_feat, bias, threshold, feat, val, cnt)
+            ptr[j - j_lo + 1] = cnt
+        return ptr, feat[:cnt].copy(), val[:cnt].copy()
+    B = MULTI
+    W = np.empty((nl + 1) * B, dtype=np.float32)
+    Y = np.empty(n * B, dtype=np.int8)
+    alpha = np.empty(n * B)
+    act = np.empty(n * B, dtype=np.int8)
+    for j0 in range(j_lo, j_hi, B):
+        nb = min(B, j_hi - j0)
+        Y[:] = -1
+        for b in range(nb):
+            for k in range(pos_ptr[j0 + b], pos_ptr[j0 + b + 1]):
+                Y[pos_idx[k] * B + b] = 1
+        solve_svm_dual_multi(lp, li, ld, xsq, Y, nb, nl, bias, Cp, Cn, loss == 1, eps, max_iter, seed + j0, W,
+                             alpha, act, index)
+        for b in range(nb):
+            feat, val, cnt = _keep(W, B, b, nl, l2g, n_feat, bias, threshold, feat, val, cnt)
+            ptr[j0 - j_lo + b + 1] = cnt
     return ptr, feat[:cnt].copy(), val[:cnt].copy()
 
 
@@ -135,8 +161,8 @@ def make_jobs(
     X: sp.csr_matrix, active: list[np.ndarray], children_ptr: np.ndarray, threads: int
 ) -> list[tuple[int, int, int, float]]:
     """(parent, child_lo, child_hi, cost) jobs, longest first. A parent is compacted once and shared by all
-    its jobs; a parent costing more than 1/(8 threads) of the level is cut into slices of its children, so the
-    last jobs are short and both cores finish together (the root is one parent)."""
+    its jobs; a parent costing more than 1/(8 threads) of the level is cut into slices of its children (whole
+    groups of ``MULTI``), so the last jobs are short and both cores finish together (the root is one parent)."""
     row_nnz = np.diff(X.indptr)
     cost = []
     for p, inst in enumerate(active):
@@ -146,8 +172,9 @@ def make_jobs(
     jobs = []
     for p in range(len(active)):
         lo, hi = int(children_ptr[p]), int(children_ptr[p + 1])
-        pieces = 1 if share == np.inf else int(min(hi - lo, max(1, np.ceil(cost[p] / share))))
-        edges = np.linspace(lo, hi, pieces + 1).round().astype(int)
+        groups = -(-(hi - lo) // MULTI)  # slices are whole groups of MULTI children (solved together)
+        pieces = 1 if share == np.inf else int(min(groups, max(1, np.ceil(cost[p] / share))))
+        edges = np.minimum(lo + MULTI * np.linspace(0, groups, pieces + 1).round().astype(int), hi)
         for a, b in zip(edges[:-1], edges[1:]):
             if b > a:
                 jobs.append((p, int(a), int(b), cost[p] * (b - a) / max(hi - lo, 1)))
