@@ -3,7 +3,10 @@
     make bench-peers                      # peers in .venv-peers (libpecos without its CUDA torch)
     .venv/bin/python benchmarks/xmr_vs_peers.py --datasets debian-depends --seeds 0 1 2
 
-Each dataset is built from the real files and vectorised once with polymodal's features (word 1-2-gram + char_wb
+``--datasets synth:bow`` (any ``synth-xmc`` size) adds a GENERATED set with the generator's own feature shards
+(the short bag-of-words regime: 500 features, ~19 labels per row); it is marked generated in the results.
+
+Each real dataset is built from the real files and vectorised once with polymodal's features (word 1-2-gram + char_wb
 2-4-gram TF-IDF); every library gets exactly those matrices. Each (library, seed) runs in its own process
 (``xmr_worker.py``), 2 threads, beam 10, weight threshold 0.1. Prints a table of medians over seeds and writes
 ``results/xmr/vs_peers.json`` with every run (P@k and, from the training label counts, PSP@k). polymodal's
@@ -51,6 +54,22 @@ def prepare(name: str, work: Path) -> dict:
         sp.save_npz(work / f"{key}.npz", sp.csr_matrix(M, dtype=np.float32), compressed=False)
     info = {**ds.summary(), "n_features": X.shape[1], "vectorizer_fit_s": fit_s}
     return info, vec, ds
+
+
+def prepare_synth(size: str, work: Path) -> dict:
+    """A GENERATED set (``polymodal datasets synth-xmc --size SIZE``, seed 0): its own feature shards, no text."""
+    from polymodal.datasets.synth_xmc import SynthConfig, load_shards, write_synth
+
+    cfg = SynthConfig.named(size)
+    meta = write_synth(cfg, work / "synth", text=False)
+    for split in ("train", "test"):
+        X, Y = load_shards(work / "synth", split)
+        sp.save_npz(work / f"X_{split}.npz", X, compressed=False)
+        sp.save_npz(work / f"Y_{split}.npz", Y, compressed=False)
+    Ytr = sp.load_npz(work / "Y_train.npz")
+    return {"name": f"synth:{size}", "generated": True, "config": meta.get("config", vars(cfg)),
+            "n_labels": Ytr.shape[1], "n_train": Ytr.shape[0], "n_test": int(meta["splits"]["test"]["rows"]),
+            "n_features": int(meta["n_features"]), "avg_labels_per_train_example": float(Ytr.nnz / Ytr.shape[0])}
 
 
 def e2e_latency(vec, ds, seed: int, threads: int, work: Path) -> dict:
@@ -128,7 +147,11 @@ def main() -> None:
     for name in args.datasets:
         work = ROOT / "bench-results/work" / name
         print(f"== {name}: building and vectorising", flush=True)
-        info, vec, ds = prepare(name, work)
+        if name.startswith("synth:"):  # GENERATED: the generator's own features, no text pipeline
+            work = ROOT / "bench-results/work" / name.replace(":", "-")
+            info, vec, ds = prepare_synth(name.split(":", 1)[1], work), None, None
+        else:
+            info, vec, ds = prepare(name, work)
         print(f"   {info['n_train']} train, {info['n_test']} test, {info['n_labels']} labels, "
               f"{info['n_features']} features", flush=True)
         if "polymodal" in args.libs:
@@ -141,7 +164,7 @@ def main() -> None:
                     runs.append(r)
                     print(f"   {lib:10s} seed {seed}: P@1 {r['P@1']:.2f} train {r['train_s']:.1f}s "
                           f"p50 {r['single_p50_ms']:.3f}ms batch {r['batch_ms_per_query']:.3f}ms", flush=True)
-        e2e = e2e_latency(vec, ds, args.seeds[0], args.threads, work) if "polymodal" in args.libs else {}
+        e2e = e2e_latency(vec, ds, args.seeds[0], args.threads, work) if "polymodal" in args.libs and vec else {}
         med = {}
         for lib in args.libs:
             rs = [r for r in runs if r["lib"] == lib]
