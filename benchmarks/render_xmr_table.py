@@ -9,7 +9,14 @@ from pathlib import Path
 COLS = [("P@1", "P@1"), ("P@3", "P@3"), ("P@5", "P@5"), ("PSP@1", "PSP@1"), ("PSP@3", "PSP@3"), ("PSP@5", "PSP@5"),
         ("R@10", "R@10"), ("R@100", "R@100"),
         ("train_s", "train s"), ("batch_ms_per_query", "batch ms/q"), ("single_p50_ms", "1-query p50 ms"),
-        ("single_p99_ms", "1-query p99 ms"), ("model_mb", "model MB"), ("peak_rss_mb", "peak RSS MB")]
+        ("single_p99_ms", "1-query p99 ms"), ("model_mb", "model MB"), ("peak_rss_mb", "peak RSS MB"),
+        ("import_rss_mb", "RSS after import MB")]
+
+
+def _cell(m: dict, c: str) -> str:
+    if c not in m:
+        return "-"
+    return f"{m[c]:.3f}" if "ms" in c else f"{m[c]:.2f}"
 
 
 def render(path: Path) -> str:
@@ -17,14 +24,15 @@ def render(path: Path) -> str:
     out = []
     for name, r in res.items():
         info = r["info"]
-        out.append(f"### {name} ({info['n_train']:,} train, {info['n_test']:,} test, {info['n_labels']:,} labels, "
+        kind = " — GENERATED data, not a real result" if info.get("generated") else ""
+        out.append(f"### {name}{kind} ({info['n_train']:,} train, {info['n_test']:,} test, "
+                   f"{info['n_labels']:,} labels, "
                    f"{info['n_features']:,} features; medians of {max(m['runs'] for m in r['median'].values())} "
                    f"seeds, {r['threads']} threads)\n")
         out.append("| library | " + " | ".join(h for _, h in COLS) + " |")
         out.append("|---" * (len(COLS) + 1) + "|")
         for lib, m in r["median"].items():
-            out.append(f"| {lib} | " + " | ".join(f"{m[c]:.3f}" if "ms" in c else f"{m[c]:.2f}" for c, _ in COLS)
-                       + " |")
+            out.append(f"| {lib} | " + " | ".join(_cell(m, c) for c, _ in COLS) + " |")
         p = r["median"].get("polymodal")
         q = r["median"].get("libpecos")
         if p and q:

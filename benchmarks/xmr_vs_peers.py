@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHONS = {"polymodal": ROOT / ".venv/bin/python", "libpecos": ROOT / ".venv-peers/bin/python",
            "omikuji": ROOT / ".venv-peers/bin/python", "napkinxc": ROOT / ".venv-peers/bin/python"}
 COLUMNS = ["P@1", "P@3", "P@5", "PSP@1", "PSP@3", "PSP@5", "R@10", "R@100", "train_s", "batch_ms_per_query",
-           "single_p50_ms", "single_p99_ms", "model_mb", "peak_rss_mb"]
+           "single_p50_ms", "single_p99_ms", "model_mb", "peak_rss_mb", "import_rss_mb"]
 
 
 def prepare(name: str, work: Path) -> dict:

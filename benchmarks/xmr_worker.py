@@ -3,11 +3,13 @@
 Run by ``xmr_vs_peers.py`` as ``PYTHON xmr_worker.py LIB WORKDIR SEED THREADS``; LIB is polymodal, libpecos,
 omikuji or napkinxc. WORKDIR holds X_train/Y_train/X_test/Y_test as scipy ``.npz`` (same features for every
 library). Measures: training seconds (indexing + matchers), model MB on disk, batch ms/query and single-query
-p50/p99 with the model *loaded from disk* (libpecos predict-only), P@1/3/5, R@10/R@100, peak RSS.
+p50/p99 with the model *loaded from disk* (libpecos predict-only), P@1/3/5, R@10/R@100, peak RSS, and the RSS
+right after importing the library (its runtime: for polymodal numpy, scipy and numba's LLVM).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import shutil
@@ -157,8 +159,21 @@ def run_omikuji(X, Y, Xte, seed, threads, tmp):
     return train_s, dir_mb(tmp / "m"), batch, p50, p99, ids
 
 
+IMPORTS = {"polymodal": "polymodal.xmr", "libpecos": "pecos.xmc.xlinear.model", "napkinxc": "napkinxc.models",
+           "omikuji": "omikuji"}
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     lib, workdir, seed, threads = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    importlib.import_module(IMPORTS[lib])
+    import_rss = rss_mb()  # the library's own runtime before any data: part of every peak below
     X = sp.load_npz(workdir / "X_train.npz").astype(np.float32).tocsr()
     Y = sp.load_npz(workdir / "Y_train.npz").astype(np.float32).tocsr()
     Xte = sp.load_npz(workdir / "X_test.npz").astype(np.float32).tocsr()
@@ -173,7 +188,7 @@ def main() -> None:
     np.save(workdir / f"ids-{lib}-{seed}.npy", ids[:, :10])  # the parent adds PSP@k (peers lack polymodal)
     res = {"lib": lib, "seed": seed, "train_s": train_s, "model_mb": mb, "batch_ms_per_query": batch * 1e3,
            "single_p50_ms": p50, "single_p99_ms": p99, **metrics(Yte, ids),
-           "peak_rss_mb": peak_rss_mb()}
+           "peak_rss_mb": peak_rss_mb(), "import_rss_mb": import_rss}
     print(json.dumps(res))
 
 
