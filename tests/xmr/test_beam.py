@@ -43,11 +43,10 @@ def test_pack_round_trips_unsorted_levels():
             W.indices[a:b], W.data[a:b] = W.indices[a:b][o], W.data[a:b][o]
         W.has_sorted_indices = False
         levels.append(W)
-    for threads in (1, 2):
-        cw = pack(levels, tree, threads)
-        for t, W in enumerate(levels):
-            assert abs(cw.level_matrix(t, d) - W).max() == 0
-            for p in range(len(ptrs[t]) - 1):  # each chunk lists its features once, ascending
-                q = cw.coff[t] + p
-                f = cw.rows()[0][cw.chunk_ptr[q] : cw.chunk_ptr[q + 1]]
-                assert np.all(np.diff(f) > 0)
+    cw = pack(levels, tree)
+    for t, W in enumerate(levels):
+        assert abs(cw.level_matrix(t, d) - W).max() == 0
+        for p in range(len(ptrs[t]) - 1):  # each chunk lists its features once, ascending
+            q = cw.coff[t] + p
+            f = cw.rows()[0][cw.chunk_ptr[q] : cw.chunk_ptr[q + 1]]
+            assert np.all(np.diff(f) > 0)

@@ -145,3 +145,19 @@ def test_constrained_beam_equals_exhaustive_over_allowed(fitted, small_xmc):
     assert len(fitted.predict_one(row.indices, row.data, k=5, allowed=np.array([], np.int64))[0]) == 0
     with pytest.raises(InputError, match="allowed label ids"):
         fitted.predict_one(row.indices, row.data, allowed=np.array([L]))
+
+
+def test_trained_parents_packed_as_the_level_matrices_are(small_xmc):
+    """Training packs each parent as soon as it is trained (slices of a split parent merged): the result equals
+    packing the finished level matrices, array for array, hash tables included."""
+    from polymodal.xmr.chunked import pack
+
+    m = XRLinear(threads=2, nr_splits=16, max_leaf_size=20).fit(small_xmc["X"], small_xmc["Y"])
+    assert np.diff(m.tree_.ptrs[0])[0] > 8  # the root's children are trained as two jobs, merged when packed
+    d = m.n_features_in_
+    levels = [m.weights_.level_matrix(t, d) for t in range(m.tree_.depth)]
+    ref = pack(levels, m.tree_)
+    got = m.weights_.to_arrays("mmap")
+    for key, a in ref.to_arrays("mmap").items():
+        assert got[key].dtype == a.dtype, key
+        assert np.array_equal(got[key], a), key

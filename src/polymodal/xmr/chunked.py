@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from .parallel import thread_map
+from .memory import TrimEvery, release_free_memory
 from .tree import ClusterTree
 
 ARRAYS = ("coff", "chunk_ptr", "row_feat", "row_ptr", "ent_child", "ent_val", "child_ptr")
@@ -221,135 +221,130 @@ class ChunkedWeights:
 
 
 @njit(nogil=True, cache=True)
-def _sort_parents(w_ptr, w_feat, w_val, kids, p_lo, p_hi, feat, child, val):
-    """For parents p_lo..p_hi, order each parent's entries by (feature, child) into feat/child/val (entries of
-    parent p keep their range w_ptr[kids[p]] : w_ptr[kids[p+1]])."""
-    for p in range(p_lo, p_hi):
-        a = w_ptr[kids[p]]
-        b = w_ptr[kids[p + 1]]
-        if b == a:
-            continue
-        col = np.empty(b - a, dtype=np.int64)
-        for c in range(kids[p], kids[p + 1]):
-            col[w_ptr[c] - a : w_ptr[c + 1] - a] = c - kids[p]
-        order = np.argsort(w_feat[a:b], kind="mergesort")  # stable: children stay ascending within a feature
-        for j in range(b - a):
-            k = a + order[j]
-            feat[a + j] = w_feat[k]
-            child[a + j] = col[order[j]]
-            val[a + j] = w_val[k]
-
-
-@njit(nogil=True, cache=True)
-def _rows(w_ptr, kids, feat):
-    """Rows of the sorted entries: per parent the number of distinct features, and each row's feature and
-    first entry."""
-    n_par = len(kids) - 1
-    count = np.zeros(n_par, dtype=np.int64)
-    for p in range(n_par):
-        a = w_ptr[kids[p]]
-        b = w_ptr[kids[p + 1]]
-        c = 0
-        for e in range(a, b):
-            if e == a or feat[e] != feat[e - 1]:
-                c += 1
-        count[p] = c
-    n_rows = count.sum()
+def pack_parent(ptr, feat, val, ent_child, ent_val):
+    """One parent's weights given child by child (``feat[ptr[c]:ptr[c+1]]``: global feature ids of child c),
+    regrouped by feature into ``ent_child``/``ent_val`` (preallocated, ``ptr[-1]`` long; children ascending
+    within a feature). Returns the parent's rows: (row_feat int32, row_len int32)."""
+    nnz = ptr[-1]
+    order = np.argsort(feat[:nnz], kind="mergesort")  # stable: children stay ascending within a feature
+    col = np.empty(nnz, dtype=np.int64)
+    for c in range(len(ptr) - 1):
+        col[ptr[c] : ptr[c + 1]] = c
+    n_rows = 0
+    for j in range(nnz):
+        if j == 0 or feat[order[j]] != feat[order[j - 1]]:
+            n_rows += 1
     row_feat = np.empty(n_rows, dtype=np.int32)
-    row_start = np.empty(n_rows, dtype=np.int64)
-    r = 0
-    for p in range(n_par):
-        a = w_ptr[kids[p]]
-        b = w_ptr[kids[p + 1]]
-        for e in range(a, b):
-            if e == a or feat[e] != feat[e - 1]:
-                row_feat[r] = feat[e]
-                row_start[r] = e
-                r += 1
-    return count, row_feat, row_start
+    row_len = np.zeros(n_rows, dtype=np.int32)
+    r = -1
+    for j in range(nnz):
+        k = order[j]
+        if j == 0 or feat[k] != feat[order[j - 1]]:
+            r += 1
+            row_feat[r] = feat[k]
+        row_len[r] += 1
+        ent_child[j] = col[k]
+        ent_val[j] = val[k]
+    return row_feat, row_len
 
 
 @dataclass
 class LevelPart:
-    """One level regrouped per parent, with level-local row and entry numbers (see :func:`assemble`)."""
+    """One level regrouped per parent: ``parents[p]`` = (row_feat, row_len, ent_child, ent_val) of parent p's
+    chunk (see :func:`pack_parent`); :func:`assemble` concatenates the levels."""
 
     kids: np.ndarray  # (K_{t-1} + 1) children pointers
-    rows_per_parent: np.ndarray
-    row_feat: np.ndarray  # int32
-    row_start: np.ndarray  # int64, level-local entry of each row
-    ent_child: np.ndarray  # child offset within its parent, child_dtype(max children of the tree)
-    ent_val: np.ndarray  # float32
+    parents: list
 
 
-def pack_level(W: sp.csc_matrix, kids: np.ndarray, child_type, threads: int = 1) -> LevelPart:
-    """Regroup one level's CSC weights ((d+1) x K_t) per parent; parents are sorted on ``threads`` threads.
-    Temporaries are 4-byte features and ``child_type`` offsets, so a level costs about 9 bytes per weight
-    on top of its CSC matrix while it is packed."""
+def pack_level(W: sp.csc_matrix, kids: np.ndarray, child_type) -> LevelPart:
+    """Regroup one level's CSC weights ((d+1) x K_t) per parent (the trainer packs each parent as it is trained;
+    this is for weights given as matrices)."""
     W = sp.csc_matrix(W)
     kids = np.ascontiguousarray(kids, dtype=np.int64)
-    n_par = len(kids) - 1
     w_ptr = W.indptr.astype(np.int64)
-    nnz = int(w_ptr[-1])
-    feat = np.empty(nnz, dtype=np.int32)
-    child = np.empty(nnz, dtype=child_type)
-    val = np.empty(nnz, dtype=np.float32)
-    edges = np.searchsorted(w_ptr[kids], np.linspace(0, nnz, 4 * threads + 1)).clip(0, n_par)
-    edges[0], edges[-1] = 0, n_par
-    spans = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-    w_feat = W.indices
-    w_val = W.data.astype(np.float32, copy=False)
-    thread_map(lambda sp_, _: _sort_parents(w_ptr, w_feat, w_val, kids, sp_[0], sp_[1], feat, child, val), spans,
-               threads)
-    count, row_feat, row_start = _rows(w_ptr, kids, feat)
-    return LevelPart(kids, count, row_feat, row_start, child, val)
+    feat = W.indices.astype(np.int32, copy=False)
+    val = W.data.astype(np.float32, copy=False)
+    parents = []
+    for p in range(len(kids) - 1):
+        lo, hi = kids[p], kids[p + 1]
+        a, b = w_ptr[lo], w_ptr[hi]
+        parents.append(pack_entries(w_ptr[lo : hi + 1] - a, feat[a:b], val[a:b], child_type))
+    return LevelPart(kids, parents)
 
 
-def assemble(parts: list[LevelPart]) -> ChunkedWeights:
-    """Concatenate packed levels into the flat arrays with absolute offsets. ``parts`` is emptied as each level
-    is copied, so the levels and the result are in memory together only one level at a time."""
-    n_ent = sum(len(p.ent_val) for p in parts)
-    n_rows = sum(len(p.row_feat) for p in parts)
+def pack_entries(ptr: np.ndarray, feat: np.ndarray, val: np.ndarray, child_type) -> tuple:
+    """:func:`pack_parent` with its outputs allocated: (row_feat, row_len, ent_child, ent_val)."""
+    nnz = int(ptr[-1])
+    ent_child = np.empty(nnz, dtype=child_type)
+    ent_val = np.empty(nnz, dtype=np.float32)
+    row_feat, row_len = pack_parent(np.ascontiguousarray(ptr, dtype=np.int64), feat, val, ent_child, ent_val)
+    return row_feat, row_len, ent_child, ent_val
+
+
+def assemble(parts: list[LevelPart], consume: bool = True) -> ChunkedWeights:
+    """Concatenate packed levels into the flat arrays with absolute offsets, building each chunk's hash table
+    as its parent is copied. With ``consume`` each parent's arrays are released once copied (and the slots are
+    written chunk by chunk), so the levels and the result are in memory together one parent at a time."""
     n_ptr = sum(len(p.kids) for p in parts)
-    child_type = parts[0].ent_child.dtype if parts else np.uint8
+    n_ent = sum(len(q[3]) for p in parts for q in p.parents)
+    child_type = next((q[2].dtype for p in parts for q in p.parents), np.uint8)
     coff = np.zeros(len(parts) + 1, dtype=np.int64)
     chunk_ptr = np.empty(n_ptr, dtype=np.int64)
+    chunk_ent = np.empty(n_ptr, dtype=np.int64)
     child_ptr = np.empty(n_ptr, dtype=np.int64)
-    row_feat = np.empty(n_rows, dtype=np.int32)
-    row_ptr = np.empty(n_rows + 1, dtype=np.int64)
+    hash_off = np.zeros(n_ptr, dtype=np.int64)
+    hash_mask = np.zeros(n_ptr, dtype=np.int64)
+    total = 0
+    for t, part in enumerate(parts):
+        coff[t + 1] = coff[t] + len(part.kids)
+        for p, q in enumerate(part.parents):
+            size = table_size(len(q[0]))
+            hash_off[coff[t] + p] = total
+            hash_mask[coff[t] + p] = size - 1
+            total += size
     ent_child = np.empty(n_ent, dtype=child_type)
     ent_val = np.empty(n_ent, dtype=np.float32)
+    slots = np.empty(3 * total, dtype=np.int32)  # pages are committed as chunks are filled
+    trim = TrimEvery()
     r0 = e0 = 0
-    t = 0
-    while parts:
-        part = parts.pop(0)
-        k0, k1 = coff[t], coff[t] + len(part.kids)
-        coff[t + 1] = k1
-        chunk_ptr[k0] = r0
-        np.cumsum(part.rows_per_parent, out=chunk_ptr[k0 + 1 : k1])
-        chunk_ptr[k0 + 1 : k1] += r0
-        child_ptr[k0:k1] = part.kids
-        nr, ne = len(part.row_feat), len(part.ent_val)
-        row_feat[r0 : r0 + nr] = part.row_feat
-        row_ptr[r0 : r0 + nr] = part.row_start + e0
-        ent_child[e0 : e0 + ne] = part.ent_child
-        ent_val[e0 : e0 + ne] = part.ent_val
-        r0 += nr
-        e0 += ne
-        t += 1
-        del part
-    row_ptr[n_rows] = n_ent
-    return ChunkedWeights(coff=coff, chunk_ptr=chunk_ptr, row_feat=row_feat, row_ptr=row_ptr, ent_child=ent_child,
-                          ent_val=ent_val, child_ptr=child_ptr)
+    for t, part in enumerate(parts):
+        k0 = coff[t]
+        child_ptr[k0 : coff[t + 1]] = part.kids
+        for p in range(len(part.parents)):
+            row_feat, row_len, child, val = part.parents[p]
+            if consume:
+                part.parents[p] = None
+            ne = len(val)
+            chunk_ptr[k0 + p] = r0
+            chunk_ent[k0 + p] = e0
+            ent_child[e0 : e0 + ne] = child
+            ent_val[e0 : e0 + ne] = val
+            fill_chunk(row_feat, row_len, hash_off[k0 + p], hash_mask[k0 + p], slots)
+            r0 += len(row_feat)
+            e0 += ne
+            if consume:
+                trim.freed(row_feat.nbytes + row_len.nbytes + child.nbytes + val.nbytes)
+            del row_feat, row_len, child, val
+        chunk_ptr[coff[t + 1] - 1] = r0
+        chunk_ent[coff[t + 1] - 1] = e0
+        if consume:
+            part.parents = []
+    if consume:
+        release_free_memory()
+    return ChunkedWeights(coff=coff, chunk_ptr=chunk_ptr, row_feat=None, row_ptr=None, ent_child=ent_child,
+                          ent_val=ent_val, child_ptr=child_ptr, chunk_ent=chunk_ent, hash_off=hash_off,
+                          hash_mask=hash_mask, hash_slots=slots)
 
 
 def tree_child_type(tree: ClusterTree):
     return child_dtype(max(int(np.max(np.diff(p))) for p in tree.ptrs))
 
 
-def pack(levels: list[sp.csc_matrix], tree: ClusterTree, threads: int = 1) -> ChunkedWeights:
+def pack(levels: list[sp.csc_matrix], tree: ClusterTree) -> ChunkedWeights:
     """Regroup per-level CSC weights ((d+1) x K_t) into the chunked layout."""
     ct = tree_child_type(tree)
-    return assemble([pack_level(W, tree.ptrs[t], ct, threads) for t, W in enumerate(levels)])
+    return assemble([pack_level(W, tree.ptrs[t], ct) for t, W in enumerate(levels)])
 
 
 @njit(cache=True, inline="always")
@@ -358,42 +353,57 @@ def feature_hash(f):
 
 
 @njit(cache=True)
+def table_size(rows):
+    """Slots of a chunk's hash table: the smallest power of two >= 2 with load factor <= 0.75."""
+    size = 2
+    while 3 * size < 4 * rows:
+        size *= 2
+    return size
+
+
+@njit(cache=True, nogil=True)
+def fill_chunk(row_feat, row_len, base, mask, slots):
+    """Write one chunk's table, slots 3 * (base .. base + mask) + (0, 1, 2): (feature or -1 if empty, first
+    entry of its row relative to the chunk's first entry, number of entries); linear probing."""
+    for h in range(mask + 1):
+        slots[3 * (base + h)] = -1
+        slots[3 * (base + h) + 1] = 0
+        slots[3 * (base + h) + 2] = 0
+    start = 0
+    for r in range(len(row_feat)):
+        f = row_feat[r]
+        h = np.int64(feature_hash(f)) & mask
+        while slots[3 * (base + h)] != -1:
+            h = (h + 1) & mask
+        s = 3 * (base + h)
+        slots[s] = f
+        slots[s + 1] = start
+        slots[s + 2] = row_len[r]
+        start += row_len[r]
+        if start > 2**31 - 1:
+            raise ValueError("a parent's children hold more than 2**31 - 1 weights")
+
+
+@njit(cache=True)
 def build_hash(coff, chunk_ptr, row_feat, row_ptr):
-    """Per-chunk hash tables: chunk q's slots are 3 * (off[q] .. off[q] + mask[q]) + (0, 1, 2) of ``slots``:
-    (feature or -1 if empty, first entry of its row minus the chunk's first entry, number of entries). A hit
-    reads one slot and then the entries, without going through ``row_ptr``."""
+    """Per-chunk hash tables from flat row arrays (a compact file's rows): (hash_off, hash_mask, slots)."""
     n = len(chunk_ptr)
     off = np.zeros(n, dtype=np.int64)
     mask = np.zeros(n, dtype=np.int64)
     total = 0
     for t in range(len(coff) - 1):
         for q in range(coff[t], coff[t + 1] - 1):
-            rows = chunk_ptr[q + 1] - chunk_ptr[q]
-            size = 2
-            while 3 * size < 4 * rows:
-                size *= 2
+            size = table_size(chunk_ptr[q + 1] - chunk_ptr[q])
             off[q] = total
             mask[q] = size - 1
             total += size
-    slots = np.zeros(3 * total, dtype=np.int32)
-    slots[0::3] = -1
+    slots = np.empty(3 * total, dtype=np.int32)
     for t in range(len(coff) - 1):
         for q in range(coff[t], coff[t + 1] - 1):
             r0 = chunk_ptr[q]
-            e0 = row_ptr[r0]
-            if row_ptr[chunk_ptr[q + 1]] - e0 > 2**31 - 1:
-                raise ValueError("a parent's children hold more than 2**31 - 1 weights")
-            m = mask[q]
-            base = off[q]
-            for r in range(r0, chunk_ptr[q + 1]):
-                f = row_feat[r]
-                h = np.int64(feature_hash(f)) & m
-                while slots[3 * (base + h)] != -1:
-                    h = (h + 1) & m
-                s = 3 * (base + h)
-                slots[s] = f
-                slots[s + 1] = row_ptr[r] - e0
-                slots[s + 2] = row_ptr[r + 1] - row_ptr[r]
+            r1 = chunk_ptr[q + 1]
+            row_len = (row_ptr[r0 + 1 : r1 + 1] - row_ptr[r0:r1]).astype(np.int32)
+            fill_chunk(row_feat[r0:r1], row_len, off[q], mask[q], slots)
     return off, mask, slots
 
 

@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import InputError, ModelError
 from ..modelio import atomic_dir, dataclass_from_dict, load_arrays, map_arrays, read_config, save_arrays, write_config
 from . import beam as _beam
-from .chunked import LAYOUTS, ChunkedWeights, LevelPart, assemble, pack_level, tree_child_type
+from .chunked import LAYOUTS, ChunkedWeights, LevelPart, assemble, tree_child_type
 from .indexer import IndexerConfig, hierarchical_kmeans, pifa
 from .parallel import resolve_threads, thread_map
 from .solver import LOSSES
@@ -160,21 +160,19 @@ class XRLinear:
             Yt = sp.csc_matrix(Ys[t + 1] @ M)
             Yt.data[:] = 1.0
             Ys[t] = Yt
-        parts: list[LevelPart] = []  # each level is packed as soon as it is trained, and its CSC form dropped
+        parts: list[LevelPart] = []  # each parent is packed for beam search as soon as it is trained
         child_type = tree_child_type(tree)
         total = sum(tree.level_size(t) for t in range(1, tree.depth + 1))
         with _progress_bar(progress, "training", total) as advance:
             for t in range(1, tree.depth + 1):
                 active = self._active_sets(X, Ys[t - 1], parts, t, threads)
                 Ys[t - 1] = None
-                W = train_level(
+                parts.append(train_level(
                     X, Ys[t], active, tree.ptrs[t - 1], bias=cfg.bias, Cp=cfg.Cp, Cn=cfg.Cn,
                     loss=LOSSES[cfg.loss], eps=cfg.eps, max_iter=cfg.max_iter, threshold=cfg.threshold,
-                    seed=cfg.seed, threads=threads, progress=advance,
-                )
+                    seed=cfg.seed, threads=threads, child_type=child_type, progress=advance,
+                ))
                 del active
-                parts.append(pack_level(W, tree.ptrs[t - 1], child_type, threads))
-                del W
         del Ys
         self.tree_ = tree
         self.weights_ = assemble(parts)
@@ -196,7 +194,7 @@ class XRLinear:
         if self.config.negatives in ("tfn", "tfn+man"):
             mats.append(sp.csc_matrix(Yprev))
         if self.config.negatives in ("man", "tfn+man"):
-            partial = assemble(list(parts))  # a copy of the list: the levels stay for the final model
+            partial = assemble(parts, consume=False)  # the levels stay for the final model
             nodes, _ = self._search(X, partial, t - 1, self.config.beam_size, threads, self.config.beam_size)
             rows = np.repeat(np.arange(n), nodes.shape[1])
             keep = nodes.ravel() >= 0

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .chunked import LevelPart, pack_entries
+from .memory import release_free_memory
 from .parallel import thread_map
 from .solver import MULTI, solve_binary, solve_svm_dual_multi
 
@@ -222,46 +224,58 @@ def train_level(
     threshold: float,
     seed: int,
     threads: int,
+    child_type=np.uint16,
     progress: Callable[[int], None] | None = None,
-) -> sp.csc_matrix:
-    """Weights of one level as a CSC matrix ((n_features + 1) x K_t, last row = bias)."""
+) -> LevelPart:
+    """Weights of one level, packed per parent for beam search (:class:`LevelPart`; global feature ids, the
+    bias as feature ``n_features``). A parent is regrouped as soon as its last job finishes and its jobs'
+    outputs dropped, so the level never exists as a whole matrix besides its packed form."""
     n, d = X.shape
-    K = Yt.shape[1]
     x_indptr = X.indptr.astype(np.int64, copy=False)
     y_indptr = Yt.indptr.astype(np.int64, copy=False)
     y_indices = Yt.indices.astype(np.int64, copy=False)
+    kids = np.ascontiguousarray(children_ptr, dtype=np.int64)
 
     def scratch():
         return {"colmap": np.full(d, -1, np.int64), "instmap": np.full(n, -1, np.int64)}
 
     def build(p, s):
-        lo, hi = int(children_ptr[p]), int(children_ptr[p + 1])
+        lo, hi = int(kids[p]), int(kids[p + 1])
         return compact_parent(x_indptr, X.indices, X.data, d, active[p], y_indptr, y_indices, lo, hi, bias,
                               s["colmap"], s["instmap"])
 
-    jobs = make_jobs(X, active, children_ptr, threads)
+    jobs = make_jobs(X, active, kids, threads)
     cache = _ParentCache(jobs, build)
+    parents: list = [None] * (len(kids) - 1)
+    slices: dict[int, list] = {}
+    left = {p: c for p, c in cache.left.items()}
+    lock = threading.Lock()
 
     def run(job, s):
         p, lo, hi, _ = job
-        base = int(children_ptr[p])
+        base = int(kids[p])
         lp, li, ld, l2g, xsq, pos_ptr, pos_idx = cache.get(p, s)
         out = solve_children(lp, li, ld, l2g, xsq, pos_ptr, pos_idx, lo - base, hi - base, d, bias, Cp, Cn,
                              loss, eps, max_iter, threshold, seed + base)
         cache.done(p)
-        return lo, hi, out
+        with lock:
+            slices.setdefault(p, []).append((lo, out))
+            left[p] -= 1
+            last = left[p] == 0
+            mine = slices.pop(p) if last else None
+        if last:  # regroup the parent's children (in child order) by feature, in this thread
+            mine.sort(key=lambda x: x[0])
+            if len(mine) == 1:
+                ptr, feat, val = mine[0][1]
+            else:
+                offs = np.cumsum([0] + [len(o[1]) for _, o in mine])
+                ptr = np.concatenate([[0]] + [o[0][1:] + offs[k] for k, (_, o) in enumerate(mine)])
+                feat = np.concatenate([o[1] for _, o in mine])
+                val = np.concatenate([o[2] for _, o in mine])
+            del mine
+            parents[p] = pack_entries(ptr, feat, val, child_type)
+        return hi - lo
 
-    def done(res):
-        if progress is not None:
-            progress(res[1] - res[0])
-
-    results = thread_map(run, jobs, threads, scratch, done)
-    results.sort(key=lambda r: r[0])
-    colptr = np.zeros(K + 1, dtype=np.int64)
-    for lo, hi, (ptr, _, _) in results:
-        colptr[lo + 1 : hi + 1] = np.diff(ptr)
-    np.cumsum(colptr, out=colptr)
-    rows = np.concatenate([r[2][1] for r in results]) if results else np.empty(0, np.int32)
-    vals = np.concatenate([r[2][2] for r in results]) if results else np.empty(0, np.float32)
-    del results
-    return sp.csc_matrix((vals, rows, colptr), shape=(d + 1, K))
+    thread_map(run, jobs, threads, scratch, progress)
+    release_free_memory()  # the jobs' outputs and compacted parents (see memory.py)
+    return LevelPart(kids, parents)
