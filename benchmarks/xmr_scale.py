@@ -241,6 +241,8 @@ def main() -> int:
             print(json.dumps(row)[:400], flush=True)
             rows.append(row)
             exps = {k: growth(rows, k) for k in ("train_s", "train_peak_rss_mb")}
+            row["commit"] = commit()  # rows of earlier runs keep theirs (a run may cover only some sizes)
+            row["command"] = "benchmarks/xmr_scale.py " + " ".join(sys.argv[1:])
             write_json(args.out, {"commit": commit(), "environment": environment(("numpy", "scipy", "numba")),
                                   "command": "benchmarks/xmr_scale.py " + " ".join(sys.argv[1:]),
                                   "threads": args.threads, "beam_size": 10, "threshold": 0.1,
