@@ -166,3 +166,19 @@ def test_cli_writes_and_rejects(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error: labels must be >= 1")
     assert not (tmp_path / "bad" / "meta.json").exists()
+
+
+def test_more_topics_than_rows_still_deals_every_occurrence():
+    """L's test split has more occurring topics (60,000) than rows (20,000): neighbouring topics then share rows
+    instead of the dealing loop never ending; every row gets labels, no label repeats within a row."""
+    cfg = SynthConfig(labels=6000, rows=2000, test_rows=150, features=3000, topic_size=10, seed=3)
+    train, test = label_sets(cfg, label_model(cfg))
+    for Y, n in ((train, 2000), (test, 150)):
+        assert Y.shape == (n, 6000)
+        assert np.all(np.diff(Y.indptr) >= 1)
+        assert np.all(Y.data == 1.0)
+    # 150 test rows x 3 labels = 450 occurrences over up to 600 topics: the fold must have happened
+    topics_per_row = [len(set(label_model(cfg).topic[test.indices[a:b]])) for a, b in
+                      zip(test.indptr[:-1], test.indptr[1:])]
+    assert max(topics_per_row) >= 2
+    assert abs(test.nnz - 450) <= 450 * 0.05  # repeats within a row merge; nearly all occurrences kept

@@ -202,6 +202,8 @@ def _rows_from_occurrences(lab: np.ndarray, topic: np.ndarray, n_rows: int, cfg:
     R_g[(T_g > 0) & (R_g == 0)] = 1
     while R_g.sum() > n_rows:  # one row per topic at least can overshoot: take rows back from the biggest topics
         big = int(np.argmax(R_g))
+        if R_g[big] <= 1:  # more topics occur than there are rows: neighbouring topics share rows (below)
+            break
         R_g[big] -= min(R_g[big] - 1, int(R_g.sum()) - n_rows)
     row_base = np.concatenate([[0], np.cumsum(R_g)])
     occ_base = np.concatenate([[0], np.cumsum(T_g)])
@@ -219,6 +221,10 @@ def _rows_from_occurrences(lab: np.ndarray, topic: np.ndarray, n_rows: int, cfg:
         u = np.mod(j[rest] * golden + rng.random(G)[g_of[rest]], 1.0)
         r = np.searchsorted(cum, start[g_of[rest]] + u * width[g_of[rest]], side="right")
         rows[rest] = np.minimum(r, row_base[g_of[rest] + 1] - 1)
+    if row_base[-1] > n_rows:  # fold: consecutive topics (mostly of one super-topic) share a row
+        rows = rows * n_rows // int(row_base[-1])
+        row_base = np.minimum(row_base, n_rows)
+        row_base[-1] = n_rows
     n_mix = int(round(cfg.mix * len(lab)))
     if n_mix > 1:
         pos = rng.choice(len(lab), n_mix, replace=False)
