@@ -56,20 +56,13 @@ def prepare(name: str, work: Path) -> dict:
     return info, vec, ds
 
 
-def prepare_synth(size: str, work: Path) -> dict:
-    """A GENERATED set (``polymodal datasets synth-xmc --size SIZE``, seed 0): its own feature shards, no text."""
-    from polymodal.datasets.synth_xmc import SynthConfig, load_shards, write_synth
+def prepare_synth(size: str) -> tuple[Path, dict]:
+    """A GENERATED set (``synth-xmc --size SIZE``, seed 0, its own feature shards), generated once by the scale
+    benchmark's own preparation (``runs/synth/SIZE-s0/worker``)."""
+    from xmr_scale import prepare as prepare_generated
 
-    cfg = SynthConfig.named(size)
-    meta = write_synth(cfg, work / "synth", text=False)
-    for split in ("train", "test"):
-        X, Y = load_shards(work / "synth", split)
-        sp.save_npz(work / f"X_{split}.npz", X, compressed=False)
-        sp.save_npz(work / f"Y_{split}.npz", Y, compressed=False)
-    Ytr = sp.load_npz(work / "Y_train.npz")
-    return {"name": f"synth:{size}", "generated": True, "config": meta.get("config", vars(cfg)),
-            "n_labels": Ytr.shape[1], "n_train": Ytr.shape[0], "n_test": int(meta["splits"]["test"]["rows"]),
-            "n_features": int(meta["n_features"]), "avg_labels_per_train_example": float(Ytr.nnz / Ytr.shape[0])}
+    work, info = prepare_generated(size, 0, ROOT / "runs")
+    return work, {**info, "name": f"synth:{size}", "avg_labels_per_train_example": info["labels_per_row"]}
 
 
 def e2e_latency(vec, ds, seed: int, threads: int, work: Path) -> dict:
@@ -148,8 +141,7 @@ def main() -> None:
         work = ROOT / "bench-results/work" / name
         print(f"== {name}: building and vectorising", flush=True)
         if name.startswith("synth:"):  # GENERATED: the generator's own features, no text pipeline
-            work = ROOT / "bench-results/work" / name.replace(":", "-")
-            info, vec, ds = prepare_synth(name.split(":", 1)[1], work), None, None
+            (work, info), vec, ds = prepare_synth(name.split(":", 1)[1]), None, None
         else:
             info, vec, ds = prepare(name, work)
         print(f"   {info['n_train']} train, {info['n_test']} test, {info['n_labels']} labels, "
