@@ -26,7 +26,7 @@ def _f(v, nd):
 
 def render(res: dict) -> str:
     out = []
-    order = {s: i for i, s in enumerate(["tiny", "bow", "S", "M", "L"])}
+    order = {s: i for i, s in enumerate(["tiny", "bow", "bow-M", "S", "M", "L"])}
     for size in sorted(res["datasets"], key=lambda s: order.get(s, 99)):
         d = res["datasets"][size]
         rows = [r for r in res["rows"] if r["size"] == size]

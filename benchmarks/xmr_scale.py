@@ -52,7 +52,7 @@ def prepare(size: str, seed: int, runs: Path) -> tuple[Path, dict]:
         meta = write_synth(cfg, data, text=False)
         gen_s = time.perf_counter() - t
     work = data / "worker"
-    if not (work / "inv_propensity.npy").is_file():
+    if gen_s is not None or not (work / "inv_propensity.npy").is_file():  # new data: the worker's copy too
         work.mkdir(parents=True, exist_ok=True)
         for split in ("train", "test"):
             X, Y = load_shards(data, split)

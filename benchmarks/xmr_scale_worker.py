@@ -161,6 +161,7 @@ def main() -> None:
         m, load_s, batch, one = {"libpecos": serve_libpecos, "omikuji": serve_omikuji}[lib](model_dir)
     after = rss_mb()
     stage(f"loaded in {load_s:.2f}s")
+    batch(Xte[:200], 10, threads)  # warm-up (numba kernels load from their cache, first pages fault in), every lib
     t = time.perf_counter()
     ids = batch(Xte, 10, threads)
     batch_ms = (time.perf_counter() - t) / Xte.shape[0] * 1e3
