@@ -93,7 +93,7 @@ def test_bad_model_and_k(model_dir, slice_dir, tmp_path, capsys):
     (broken / "config.json").write_text("{not json")
     assert main(["xmr", "predict", "-m", str(broken), "-i", test]) == 2
     err = capsys.readouterr().err
-    assert "positive integer" in err and "does not exist" in err and "corrupt" in err
+    assert "between 1 and" in err and "does not exist" in err and "corrupt" in err
     assert "Traceback" not in err
 
 

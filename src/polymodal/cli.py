@@ -96,16 +96,20 @@ def datasets_synth_xmc(
                f"labels per row, measured exponent {meta['exponent_measured']:.3f} -> {out}", err=True)
 
 
-def _labels_path(labels: Path | None, data: Path) -> Path | None:
-    if labels is not None:
-        return labels
-    guess = data.parent / "labels.txt"
-    return guess if guess.is_file() else None
-
-
 def _check_k(k: int) -> int:
-    if k <= 0:
-        raise InputError(f"-k must be a positive integer, got {k}")
+    from .checks import MAX_K, check_int
+
+    return check_int("-k", k, 1, MAX_K)
+
+
+def _reachable_k(xr, k: int, beam_size: int | None) -> int:
+    """k, or the most labels the beam can reach when k is above it (said on stderr: the rest would be empty)."""
+    beam = xr.config.beam_size if beam_size is None else beam_size
+    reach = xr.tree_.reach(beam)
+    if k > reach:
+        typer.echo(f"note: -k {k} is more than beam size {beam} can reach ({reach} labels); returning at most "
+                   f"{reach} (raise --beam-size for more)", err=True)
+        return reach
     return k
 
 
@@ -114,6 +118,8 @@ def xmr_train(
     input: Annotated[Path, typer.Option("--input", "-i", help="text2text training file")],
     model: Annotated[Path, typer.Option("--model", "-m", help="model folder to write")],
     labels: Annotated[Path | None, typer.Option(help="labels.txt (default: beside the input)")] = None,
+    no_label_names: Annotated[bool, typer.Option(
+        help="train without labels.txt (label names are the ids, which must be dense)")] = False,
     nr_splits: int = 16,
     max_leaf_size: int = 100,
     threshold: float = 0.1,
@@ -129,12 +135,9 @@ def xmr_train(
 ) -> None:
     """Train an XR-Linear text model (features + label tree + rankers) into MODEL folder."""
     from .xmr.model import XRLinearConfig
-    from .xmr.text2text import read_labels, read_text2text
+    from .xmr.text2text import read_training_set
     from .xmr.text_model import XRTextModel
 
-    lpath = _labels_path(labels, input)
-    names = read_labels(lpath) if lpath else None
-    texts, ys = read_text2text(input, len(names) if names else None)
     cfg = XRLinearConfig(nr_splits=nr_splits, max_leaf_size=max_leaf_size, threshold=threshold,
                          beam_size=beam_size, negatives=negatives, loss=loss, Cp=cp, Cn=cn, seed=seed,
                          threads=threads)
@@ -143,6 +146,8 @@ def xmr_train(
 
     if layout not in LAYOUTS:
         raise InputError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    _check_target(model)
+    texts, ys, names = read_training_set(input, labels, no_label_names)
     m = XRTextModel(cfg).fit(texts, ys, names, progress=not quiet)
     m.save(model, layout=layout)
     typer.echo(f"trained on {len(texts)} examples, {m.xr.n_labels_} labels, {m.xr.weights_.nnz} weights "
@@ -170,21 +175,13 @@ def xmr_mmap(
     typer.echo(f"{model} -> {dest} ({layout} layout)", err=True)
 
 
-def _read_inputs(input: str):
-    from .xmr.text2text import read_queries
-
-    if input == "-":
-        import os
-        import tempfile
-
-        data = sys.stdin.buffer.read()
-        with tempfile.NamedTemporaryFile(delete=False) as f:
-            f.write(data)
-        try:
-            return read_queries(f.name)
-        finally:
-            os.unlink(f.name)
-    return read_queries(input)
+def _check_target(model: Path) -> None:
+    """Refuse a model path that cannot be written before any work is done (a file there, or above it)."""
+    for p in (model, *model.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"cannot write the model folder {model}: {p} is a file")
+            return
 
 
 @xmr_app.command("predict")
@@ -194,13 +191,26 @@ def xmr_predict(
     k: Annotated[int, typer.Option("-k")] = 10,
     beam_size: int | None = None,
 ) -> None:
-    """One JSON line per input: {"labels": [...], "ids": [...], "scores": [...]}."""
+    """Exactly one JSON line per input line, in order: {"labels": [...], "ids": [...], "scores": [...]}; an
+    empty input line gets empty lists."""
+    import numpy as np
+
+    from .xmr.text2text import read_queries
     from .xmr.text_model import XRTextModel
 
     _check_k(k)
+    if beam_size is not None:
+        from .checks import MAX_BEAM, check_int
+
+        check_int("--beam-size", beam_size, 1, MAX_BEAM)
     m = XRTextModel.load(model)
-    texts = _read_inputs(input)
-    ids, scores = m.predict(texts, k=k, beam_size=beam_size)
+    texts = read_queries(input, keep_empty=True)
+    k = _reachable_k(m.xr, k, beam_size)
+    full = [i for i, t in enumerate(texts) if t]
+    got_ids, got_scores = m.predict([texts[i] for i in full], k=k, beam_size=beam_size)
+    ids = np.full((len(texts), got_ids.shape[1]), -1, dtype=np.int64)
+    scores = np.zeros((len(texts), got_ids.shape[1]), dtype=np.float32)
+    ids[full], scores[full] = got_ids, got_scores
     out = sys.stdout
     for row, sc in zip(ids, scores):
         keep = row >= 0
@@ -222,17 +232,21 @@ def xmr_evaluate(
     from rich.console import Console
     from rich.table import Table
 
+    from .checks import check_float, check_int
     from .xmr.metrics import labels_to_csr, propensity_metrics, ranking_metrics
     from .xmr.text2text import read_text2text
     from .xmr.text_model import XRTextModel
 
-    _check_k(k)
+    check_int("-k", k, 1, 1000)  # metrics hold an n x k matrix
+
+    check_float("--psp-A", psp_a, 0.0, 100.0, lo_open=True)
+    check_float("--psp-B", psp_b, 0.0, 100.0)
     if not (psp_a > 0 and psp_b >= 0):
         raise InputError(f"--psp-A must be > 0 and --psp-B >= 0, got {psp_a} and {psp_b}")
     m = XRTextModel.load(model)
     texts, ys = read_text2text(input, m.xr.n_labels_)
     t0 = time.perf_counter()
-    ids, _ = m.predict(texts, k=max(k, 10), beam_size=beam_size)
+    ids, _ = m.predict(texts, k=_reachable_k(m.xr, max(k, 10), beam_size), beam_size=beam_size)
     dt = time.perf_counter() - t0
     ks = sorted({1, 3, 5, 10, k})
     Y = labels_to_csr(ys, m.xr.n_labels_)
@@ -243,14 +257,16 @@ def xmr_evaluate(
     res = {key: round(v, 4) for key, v in res.items()}
     res["n"] = len(texts)
     res["ms_per_query"] = round(1000 * dt / len(texts), 4)
-    table = Table(title=f"{input} ({len(texts)} examples)")
+    table = Table()
     cols = ["P", "R", "nDCG"] + (["PSP", "PSnDCG"] if inv_p is not None else [])
     table.add_column("k", justify="right")
     for col in cols:
         table.add_column(f"{col}@k", justify="right")
     for kk in ks:
         table.add_row(str(kk), *(f"{res[f'{c}@{kk}']:.2f}" for c in cols))
-    Console(width=100).print(table)
+    console = Console(width=100)
+    console.print(f"{input} ({len(texts)} examples)", soft_wrap=True, markup=False, highlight=False)
+    console.print(table)
     print(json.dumps(res))
 
 

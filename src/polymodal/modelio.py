@@ -17,6 +17,38 @@ from .errors import ModelError
 CONFIG = "config.json"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove the ``.NAME.tmp-PID-*`` / ``.NAME.old-PID-*`` folders that a killed save of ``target`` left behind.
+    The writer's pid is in the name, so a folder whose process still runs (a concurrent save) is kept; a folder
+    without a pid (written before pids were recorded) is removed once it is an hour old."""
+    import re
+    import time
+
+    removed = []
+    pat = re.compile(rf"^\.{re.escape(target.name)}\.(tmp|old)-(?:(\d+)-)?")
+    with contextlib.suppress(OSError):
+        for entry in target.parent.iterdir():
+            m = pat.match(entry.name)
+            if not m or not entry.is_dir():
+                continue
+            pid = m.group(2)
+            stale = (not _alive(int(pid))) if pid else time.time() - entry.stat().st_mtime > 3600
+            if stale and (pid is None or int(pid) != os.getpid()):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path``, on error it is removed,
@@ -30,11 +62,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_dir():
         raise ModelError(f"{target} exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    remove_stale_temporaries(target)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-{os.getpid()}-"))
     try:
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-{os.getpid()}-"))
             os.replace(target, old / "x")
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -51,6 +84,8 @@ def write_config(folder: Path, config: dict) -> None:
 
 def _read_json_object(folder: str | os.PathLike) -> tuple[Path, dict]:
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ModelError(f"{folder} is a file, not a model folder")
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist")
     cfg_path = folder / CONFIG
@@ -70,7 +105,7 @@ def read_config(folder: str | os.PathLike, expected_format: str, max_version: in
     if cfg.get("format") != expected_format:
         raise ModelError(f"{cfg_path}: not a {expected_format} model (format={cfg.get('format')!r})")
     version = cfg.get("format_version")
-    if not isinstance(version, int) or version > max_version:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= max_version:
         raise ModelError(f"{cfg_path}: format version {version!r} is not supported (max {max_version})")
     return cfg
 

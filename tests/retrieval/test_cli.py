@@ -66,7 +66,7 @@ def test_retrieval_metrics_by_hand():
     (["retrieval", "train", "-m", "X"], "exactly one of --dataset and --input"),
     (["retrieval", "train", "-m", "X", "--dataset", "nope"], "--dataset must be one of"),
     (["retrieval", "train", "-m", "X", "--dataset", "aol-clicks", "--features", "bigram"], "unknown feature set"),
-    (["retrieval", "search", "-m", "MODEL", "-k", "0", "x"], "-k must be a positive integer"),
+    (["retrieval", "search", "-m", "MODEL", "-k", "0", "x"], "-k must be between 1 and"),
     (["retrieval", "search", "-m", "/nonexistent", "x"], "does not exist"),
     (["retrieval", "evaluate", "-m", "MODEL", "--latency-requests", "-1", "--dataset", "aol-clicks"],
      "--latency-requests must be >= 0"),

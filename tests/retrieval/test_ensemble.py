@@ -92,8 +92,8 @@ def test_load_rejects_members_over_different_items(toys, members, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, msg", [({"weights": [1.0]}, "1 weights for 2 members"),
-                                         ({"weights": [1.0, 0.0]}, "must be positive"),
-                                         ({"candidates": 0}, "candidates must be >= 1")])
+                                         ({"weights": [1.0, 0.0]}, "must be > 0"),
+                                         ({"candidates": 0}, "candidates must be between 1 and")])
 def test_bad_ensemble_arguments(members, kwargs, msg):
     with pytest.raises(InputError, match=msg):
         XREnsemble(members, **kwargs)

@@ -51,3 +51,19 @@ def test_fast_path_accepts_only_plainly_valid_requests():
         assert fp.answer("/v1/search", qs) is None, qs
     assert fp.answer("/v1/autocomplete", b"prefix=a") is None  # no autocomplete model: the app answers 503
     assert fp.answer("/v1/search", b"q=" + b"a" * 512) is not None
+
+
+class Echo:
+    """A search model that answers every query, so only the app's own validation can refuse one."""
+    labels_ = ["a"]
+
+    def suggest(self, q, k=10, beam_size=None):
+        return [("a", 1.0)]
+
+
+@pytest.mark.parametrize("q", ["   ", "\u200b\u200d", "\x01\x02", "\ufeff\u2060 \u00ad"])
+def test_query_of_only_invisible_or_control_characters_is_the_blank_query_error(q):
+    client = TestClient(create_app(ServedModels(search=Echo(), search_path="x")))
+    r = client.get("/v1/search", params={"q": q})
+    assert r.status_code == 422 and r.json()["detail"] == "q is empty"
+    assert client.get("/v1/search", params={"q": "lego" + q}).status_code == 200

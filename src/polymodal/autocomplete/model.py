@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..checks import MAX_BEAM, MAX_K, MAX_THREADS, check_float, check_int
 from ..errors import InputError, ModelError
 from ..modelio import atomic_dir, dataclass_from_dict, load_arrays, read_config, save_arrays, write_config
 from ..xmr.metrics import labels_to_csr
@@ -69,8 +70,16 @@ class AutocompleteConfig:
             raise InputError(f"index must be one of {INDEXES}, got {self.index!r}")
         if self.decode not in DECODES:
             raise InputError(f"decode must be one of {DECODES}, got {self.decode!r}")
-        if self.trie_depth < 1:
-            raise InputError("trie_depth must be >= 1")
+        check_int("trie_depth", self.trie_depth, 1, 64)
+        check_int("pool", self.pool, 1, MAX_K)
+        check_int("beam_size", self.beam_size, 1, MAX_BEAM)
+        check_int("nr_splits", self.nr_splits, 2, 2**16)
+        check_int("max_leaf_size", self.max_leaf_size, 1, 2**31 - 1)
+        check_float("threshold", self.threshold, 0.0, 1e6)
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        check_int("threads", self.threads, 0, MAX_THREADS)
+        if not isinstance(self.use_prev, bool):
+            raise InputError(f"use_prev must be true or false, got {self.use_prev!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,17 +16,17 @@ app = typer.Typer(no_args_is_help=True, help="Query -> item retrieval (XR-Linear
 DATASETS = ("aol-clicks", "amazon-toys-category")
 
 
-def _pairs(dataset: str | None, input: Path | None, part: str):
+def _pairs(dataset: str | None, input: Path | None, part: str, no_label_names: bool = False,
+           n_labels: int | None = None):
     """(texts, label lists, label names) from a text2text file or a real dataset's train/test part."""
-    from ..xmr.text2text import read_labels, read_text2text
+    from ..xmr.text2text import read_text2text, read_training_set
 
     if (dataset is None) == (input is None):
         raise InputError("give exactly one of --dataset and --input")
     if input is not None:
-        lpath = input.parent / "labels.txt"
-        names = read_labels(lpath) if lpath.is_file() else None
-        texts, ys = read_text2text(input, len(names) if names else None)
-        return texts, ys, names
+        if part == "train":
+            return read_training_set(input, no_label_names=no_label_names)
+        return (*read_text2text(input, n_labels), None)
     if dataset not in DATASETS:
         raise InputError(f"--dataset must be one of {DATASETS}, got {dataset!r}")
     from ..datasets import build_text_dataset
@@ -58,6 +58,8 @@ def train(
     max_leaf_size: int = 100,
     seed: int = 0,
     threads: Annotated[int, typer.Option(help="0 = all cores")] = 0,
+    no_label_names: Annotated[bool, typer.Option(
+        help="train without labels.txt (item names are the ids)")] = False,
     quiet: bool = False,
 ) -> None:
     """Train XR-Linear retrieval (features + label tree + rankers) into MODEL folder."""
@@ -73,7 +75,7 @@ def train(
         raise InputError(f"{len(weights)} --weight values for {len(features)} --features")
     cfg = XRLinearConfig(threshold=threshold, beam_size=beam_size, Cp=cp, Cn=cn, negatives=negatives,
                          nr_splits=nr_splits, max_leaf_size=max_leaf_size, seed=seed, threads=threads)
-    texts, ys, names = _pairs(dataset, input, "train")
+    texts, ys, names = _pairs(dataset, input, "train", no_label_names)
     if item_text:
         if names is None:
             raise InputError("--item-text needs item names (labels.txt beside --input)")
@@ -96,10 +98,10 @@ def search(
     beam_size: int | None = None,
 ) -> None:
     """One JSON line per query: {"query": ..., "items": [...], "scores": [...]}."""
+    from ..checks import MAX_K, check_int
     from .ensemble import load_search_model
 
-    if k <= 0:
-        raise InputError(f"-k must be a positive integer, got {k}")
+    check_int("-k", k, 1, MAX_K)
     m = load_search_model(model)
     for q in queries:
         pairs = m.suggest(q, k, beam_size)
@@ -123,7 +125,7 @@ def evaluate(
     if latency_requests < 0:
         raise InputError("--latency-requests must be >= 0")
     m = load_search_model(model)
-    texts, ys, _ = _pairs(dataset, input, "test")
+    texts, ys, _ = _pairs(dataset, input, "test", n_labels=m.n_labels_)
     if any(c >= m.n_labels_ for ls in ys for c in ls):
         raise InputError(f"test labels exceed the model's {m.n_labels_} items")
     t0 = time.perf_counter()

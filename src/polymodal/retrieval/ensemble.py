@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..checks import MAX_K, check_float, check_int
 from ..errors import InputError, ModelError
 from ..modelio import atomic_dir, read_config, write_config
 from ..xmr.text_model import XRTextModel
@@ -29,13 +30,13 @@ class XREnsemble:
                  candidates: int = 100):
         if not members:
             raise InputError("an ensemble needs at least one member")
-        weights = [1.0] * len(members) if weights is None else [float(w) for w in weights]
+        weights = [1.0] * len(members) if weights is None else \
+            [check_float(f"ensemble weight {j}", w, 0.0, 1e6, lo_open=True) for j, w in enumerate(weights)]
         if len(weights) != len(members):
             raise InputError(f"{len(weights)} weights for {len(members)} members")
         if any(not np.isfinite(w) or w <= 0 for w in weights):
             raise InputError(f"ensemble weights must be positive, got {weights}")
-        if candidates < 1:
-            raise InputError(f"candidates must be >= 1, got {candidates}")
+        check_int("candidates", candidates, 1, MAX_K)
         self.members, self.weights, self.candidates = list(members), weights, int(candidates)
 
     def fit(self, texts: Sequence[str], label_lists: Sequence[Sequence[int]], labels: Sequence[str] | None = None,
@@ -96,7 +97,7 @@ class XREnsemble:
     def load(cls, folder: str | Path) -> XREnsemble:
         cfg = read_config(folder, FORMAT, FORMAT_VERSION)
         try:
-            names, weights, candidates = list(cfg["members"]), list(cfg["weights"]), int(cfg["candidates"])
+            names, weights, candidates = list(cfg["members"]), list(cfg["weights"]), cfg["candidates"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{folder}: invalid ensemble config: {exc}") from None
         if any(not isinstance(n, str) or "/" in n or n.startswith(".") for n in names):

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import InputError
+from ..xmr.text2text import clean_text
 from .models import ServedModels, load_from_env
 
 MAX_TEXT = 512
@@ -109,7 +110,7 @@ class FastPath:
             k = int(k)
             if path == "/v1/search":
                 q = params.get("q", [None])[0]
-                if q is None or len(q) > MAX_TEXT or not q.strip() or self.models.search is None:
+                if q is None or len(q) > MAX_TEXT or not clean_text(q) or self.models.search is None:
                     return None
                 return search_body(self.models, q, k)
             prefix = params.get("prefix", [None])[0]
@@ -180,7 +181,7 @@ def create_app(models: ServedModels | None = None) -> FastAPI:
         """Top-k items for a query (XR-Linear beam search), best first."""
         if models.search is None:
             return error(503, "this server was started without --search-model")
-        if not q.strip():
+        if not clean_text(q):  # blank, or only control and invisible characters
             return error(422, "q is empty")
         return Response(search_body(models, q, k), media_type="application/json")
 

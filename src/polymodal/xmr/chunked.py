@@ -199,6 +199,10 @@ class ChunkedWeights:
             raise ValueError("a weight refers to a feature beyond the model's feature count")
         if len(self.ent_child) and int(self.ent_child.max()) >= self.max_children():
             raise ValueError("a weight refers to a child beyond its parent's children")
+        if self.ent_child.dtype not in (np.uint8, np.uint16) or full:
+            _check_child_ranges(self.chunk_ent, np.diff(self.child_ptr), self.ent_child)
+        if full and not np.isfinite(self.ent_val).all():
+            raise ValueError("weights hold NaN or infinite values")
 
     def level_matrix(self, t: int, n_features: int) -> sp.csc_matrix:
         """Level t+1's weights back as a CSC matrix ((n_features + 1) x K_{t+1})."""
@@ -218,6 +222,20 @@ class ChunkedWeights:
         return sp.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_features + 1, K)
         )
+
+
+def _check_child_ranges(chunk_ent: np.ndarray, n_children: np.ndarray, ent_child: np.ndarray) -> None:
+    """Every entry's child offset lies inside its own parent's children (chunk p = parent p, entries
+    ``chunk_ent[p]:chunk_ent[p+1]``). The kernels index per-parent score buffers with these offsets unchecked."""
+    lens = np.diff(chunk_ent)
+    nz = np.flatnonzero(lens)
+    if not len(nz):
+        return
+    most = np.maximum.reduceat(ent_child, chunk_ent[nz].astype(np.int64))
+    bad = np.flatnonzero(most.astype(np.int64) >= n_children[nz])
+    if len(bad):
+        p = int(nz[bad[0]])
+        raise ValueError(f"parent {p} has a weight for child {int(most[bad[0]])} of its {int(n_children[p])}")
 
 
 @njit(nogil=True, cache=True)

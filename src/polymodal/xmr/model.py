@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import __version__
+from ..checks import MAX_BEAM, MAX_K, MAX_THREADS, check_choice, check_float, check_int
 from ..errors import InputError, ModelError
 from ..modelio import atomic_dir, dataclass_from_dict, load_arrays, map_arrays, read_config, save_arrays, write_config
 from . import beam as _beam
@@ -54,20 +55,22 @@ class XRLinearConfig:
     threads: int = 0  # 0 = all cores
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise InputError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
-        if self.negatives not in NEGATIVES:
-            raise InputError(f"negatives must be one of {NEGATIVES}, got {self.negatives!r}")
-        if self.post_processor not in _beam.POST:
-            raise InputError(f"post_processor must be one of {sorted(_beam.POST)}, got {self.post_processor!r}")
-        for name in ("Cp", "Cn", "eps"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"{name} must be > 0")
-        for name in ("beam_size", "topk", "max_iter", "max_leaf_size"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.threshold < 0 or self.bias < 0:
-            raise InputError("threshold and bias must be >= 0")
+        check_choice("loss", self.loss, sorted(LOSSES))
+        check_choice("negatives", self.negatives, NEGATIVES)
+        check_choice("post_processor", self.post_processor, sorted(_beam.POST))
+        for name in ("Cp", "Cn"):
+            check_float(name, getattr(self, name), 0.0, 1e6, lo_open=True)
+        check_float("eps", self.eps, 0.0, 1e3, lo_open=True)
+        check_float("threshold", self.threshold, 0.0, 1e6)
+        check_float("bias", self.bias, 0.0, 1e6)
+        check_int("beam_size", self.beam_size, 1, MAX_BEAM)
+        check_int("topk", self.topk, 1, MAX_K)
+        check_int("max_iter", self.max_iter, 1, 1_000_000)
+        check_int("kmeans_max_iter", self.kmeans_max_iter, 0, 100_000)
+        check_int("max_leaf_size", self.max_leaf_size, 1, 2**31 - 1)
+        check_int("nr_splits", self.nr_splits, 2, 2**16)
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        check_int("threads", self.threads, 0, MAX_THREADS)
         try:
             self.indexer_config()
         except ValueError as exc:
@@ -235,11 +238,7 @@ class XRLinear:
     def _resolve(self, k, beam_size):
         k = self.config.topk if k is None else k
         beam_size = self.config.beam_size if beam_size is None else beam_size
-        if not isinstance(k, int | np.integer) or k <= 0:
-            raise InputError(f"k must be a positive integer, got {k!r}")
-        if not isinstance(beam_size, int | np.integer) or beam_size <= 0:
-            raise InputError(f"beam_size must be a positive integer, got {beam_size!r}")
-        return int(k), int(beam_size)
+        return check_int("k", k, 1, MAX_K), check_int("beam_size", beam_size, 1, MAX_BEAM)
 
     def predict(self, X, k: int | None = None, beam_size: int | None = None,
                 post_processor: str | None = None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +251,7 @@ class XRLinear:
         threads = resolve_threads(self.config.threads if threads is None else threads)
         nodes, scores = self._search(X, self.weights_, self.tree_.depth, beam_size, threads, k, post_processor)
         ids = np.where(nodes >= 0, self.tree_.label_perm[np.maximum(nodes, 0)], -1)
+        self._check_scores(scores[nodes >= 0])
         return ids, scores
 
     def predict_one(self, indices: np.ndarray, values: np.ndarray, k: int | None = None,
@@ -299,7 +299,15 @@ class XRLinear:
                                beam_size, k,
                                _beam.POST[self.config.post_processor], buf["tmp"], buf["cur_n"], buf["cur_s"],
                                buf["flat_n"], buf["flat_s"], allow, aoff)
-        return self.tree_.label_perm[buf["cur_n"][:cnt]], buf["cur_s"][:cnt].astype(np.float32)
+        scores = buf["cur_s"][:cnt].astype(np.float32)
+        self._check_scores(scores)
+        return self.tree_.label_perm[buf["cur_n"][:cnt]], scores
+
+    def _check_scores(self, scores: np.ndarray) -> None:
+        """A memory-mapped model's weights are not read at load (that is its point), so non-finite weights are
+        caught where they would surface: in a score (an in-memory model was checked at load)."""
+        if self.weights_.mapped and not np.isfinite(scores).all():
+            raise ModelError("the model's weights hold NaN or infinite values (corrupt file?)")
 
     def _one_buffers(self, k: int, beam_size: int) -> dict:
         width = max(k, beam_size)

@@ -49,6 +49,14 @@ class ClusterTree:
         if len(self.label_perm) and not np.array_equal(np.sort(self.label_perm), np.arange(size)):
             raise ValueError("label_perm must be a permutation of 0..n_labels-1")
 
+    def reach(self, beam_size: int) -> int:
+        """The most labels a beam of ``beam_size`` can return: its nodes above the labels are at most the
+        ``beam_size`` parents with the most children."""
+        kids = np.diff(self.ptrs[-1])
+        if len(kids) <= beam_size:
+            return self.n_labels
+        return int(np.sort(kids)[-beam_size:].sum())
+
     def parents(self, t: int) -> np.ndarray:
         """Parent (at level t-1) of every node at level t >= 1."""
         p = self.ptrs[t - 1]
