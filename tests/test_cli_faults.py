@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from polymodal.cli import main
 from polymodal.modelio import load_arrays, remove_stale_temporaries, save_arrays
@@ -283,3 +285,39 @@ def test_bad_config_values_are_refused_at_load(field, value, model, tmp_path):
     err = r.stderr.decode().strip()
     assert r.returncode == 2 and err.startswith("error:") and len(err.splitlines()) == 1, err
     assert str(bad) in err and (field in err or "version" in err)
+
+
+TEXTS = st.lists(st.one_of(st.sampled_from(["python3 yaml", "gtk theme", "", " ", "\u4e00\u4e01", "\u200b"]),
+                           st.text(max_size=30)), min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=TEXTS)
+def test_any_batch_of_strings_predicts_like_one_at_a_time(model, batch):
+    """The out-of-vocabulary batch crash as a property: any batch (unknown scripts, control characters, known
+    words, in any order) predicts without error, and every row equals that text predicted alone; a batch holding a
+    blank text (nothing left after clean_text) is refused with an InputError naming the first one."""
+    from polymodal.errors import InputError
+    from polymodal.xmr.text_model import XRTextModel
+
+    m = _loaded(model, XRTextModel)
+    blank = [i for i, t in enumerate(batch) if not clean_text(t)]
+    if blank:
+        with pytest.raises(InputError, match=f"input {blank[0]} is empty"):
+            m.predict(batch, k=3)
+        return
+    ids, scores = m.predict(batch, k=3)
+    for i, t in enumerate(batch):
+        one_ids, one_scores = m.predict_one(t, k=3)
+        assert list(ids[i][: len(one_ids)]) == list(one_ids)
+        assert np.allclose(scores[i][: len(one_scores)], one_scores, atol=1e-5)
+        assert np.all(np.isfinite(scores[i]))
+
+
+_CACHE: dict = {}
+
+
+def _loaded(folder, cls):
+    if folder not in _CACHE:
+        _CACHE[folder] = cls.load(folder)
+    return _CACHE[folder]

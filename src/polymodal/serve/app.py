@@ -1,8 +1,11 @@
-"""FastAPI app: ``GET /v1/search``, ``GET /v1/autocomplete``, ``GET /healthz``; OpenAPI docs at ``/docs``.
+"""FastAPI app: ``GET /v1/search``, ``GET /v1/autocomplete``, ``GET /healthz``, ``GET /metrics`` (Prometheus text
+format); OpenAPI docs at ``/docs``.
 
 Every error is JSON ``{"error": CODE, "detail": ...}`` with a 4xx status for a client mistake (422 bad
 parameter, 413 text over 512 characters, 400 query string not UTF-8, 404/405 unknown route/method, 503 model not
-loaded) and 500 ``internal_error`` (no stack trace) for a bug. Endpoints are ``async``: a query takes well under
+loaded, 503 overloaded when the connection layer sheds load) and 500 ``internal_error`` (no stack trace) for a bug;
+the connection layer (:mod:`.protocol`) answers protocol-level faults in the same JSON.
+Endpoints are ``async``: a query takes well under
 a millisecond of CPU, so running it on the event loop avoids a thread hop per request.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Annotated
 from urllib.parse import parse_qs, unquote_to_bytes
 
@@ -23,6 +27,10 @@ from .. import __version__
 from ..errors import InputError
 from ..xmr.text2text import clean_text
 from .models import ServedModels, load_from_env
+from .observe import Metrics, Observe
+from .protocol import process_limits
+
+ACCESS_LOG_ENV = "POLYMODAL_ACCESS_LOG"
 
 MAX_TEXT = 512
 MAX_K = 100
@@ -135,15 +143,22 @@ def autocomplete_body(models: ServedModels, prev: str, prefix: str, k: int) -> b
                       ensure_ascii=False).encode("utf-8")
 
 
-def create_app(models: ServedModels | None = None) -> FastAPI:
-    """The app over already-loaded models (``None``: load from POLYMODAL_*_MODEL, for ``uvicorn --factory``)."""
+def create_app(models: ServedModels | None = None, access_log: bool | None = None) -> FastAPI:
+    """The app over already-loaded models (``None``: load from POLYMODAL_*_MODEL, for ``uvicorn --factory``);
+    ``access_log`` None reads POLYMODAL_ACCESS_LOG."""
     models = models if models is not None else load_from_env()
+    if access_log is None:
+        access_log = os.environ.get(ACCESS_LOG_ENV) == "1"
+    metrics = Metrics()
+    metrics.models_loaded(models)
     err = {code: {"model": ErrorResponse} for code in (400, 413, 422, 503)}
     app = FastAPI(title="polymodal", version=__version__,
                   description="XR-Linear product search and session-aware query autocompletion.")
     app.state.models = models
     app.add_middleware(Utf8QueryMiddleware)
-    app.add_middleware(FastPath, models=models)  # added last = outermost
+    app.add_middleware(FastPath, models=models)
+    app.add_middleware(Observe, metrics=metrics, access_log=access_log,
+                       retry_after=process_limits().retry_after)  # added last = outermost
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -172,6 +187,12 @@ def create_app(models: ServedModels | None = None) -> FastAPI:
         """Liveness and which models this process serves."""
         return {"status": "ok", "version": __version__,
                 "models": {"search": models.search_path, "autocomplete": models.autocomplete_path}}
+
+    @app.get("/metrics", response_class=Response)
+    async def prometheus_metrics():
+        """Request counts and latency histograms per endpoint and status, model load times and versions."""
+        body, ctype = metrics.exposition()
+        return Response(body, media_type=ctype)
 
     @app.get("/v1/search", response_model=SearchResponse, responses=err)
     async def search(

@@ -7,8 +7,10 @@ loop; the lock keeps that true if a caller ever runs them from threads (an uncon
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ class ServedModels:
     autocomplete: object | None = None  # SessionAutocomplete
     search_path: str | None = None
     autocomplete_path: str | None = None
+    info: dict = field(default_factory=dict)  # model name -> path, format, format_version, load_seconds
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def search_items(self, q: str, k: int) -> list[tuple[str, float]]:
@@ -43,14 +46,25 @@ def load_models(search: str | os.PathLike | None, autocomplete: str | os.PathLik
     if search is not None:
         from ..retrieval.ensemble import load_search_model
 
+        t0 = time.perf_counter()
         out.search = load_search_model(search)
         out.search_path = str(Path(search))
+        out.info["search"] = describe(search, time.perf_counter() - t0)
     if autocomplete is not None:
         from ..autocomplete.model import SessionAutocomplete
 
+        t0 = time.perf_counter()
         out.autocomplete = SessionAutocomplete.load(autocomplete)
         out.autocomplete_path = str(Path(autocomplete))
+        out.info["autocomplete"] = describe(autocomplete, time.perf_counter() - t0)
     return out
+
+
+def describe(folder: str | os.PathLike, seconds: float) -> dict:
+    """What /metrics says about a loaded model folder (its config.json was read successfully by the loader)."""
+    cfg = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    return {"path": str(Path(folder).resolve()), "format": str(cfg.get("format")),
+            "format_version": cfg.get("format_version"), "load_seconds": seconds}
 
 
 def load_from_env() -> ServedModels:
