@@ -15,7 +15,11 @@ written to the last byte of the body. The client is a small asyncio HTTP/1.1 loo
 Errors = transport failures, 5xx, any status other than the expected one (200 for good requests, the
 documented 4xx for malformed ones), a non-JSON body, a 200 without results, or an error body with a traceback.
 Reports requests/s, p50/p99 (good requests), and error counts; writes
-bench-results/serve_load.json. Models are trained into runs/serve-bench/ on first use (about 2 minutes).
+results/serve/NAME.json (``--name``), with the server flags (``--server-arg``) and the commit. ``--slow-clients N``
+adds N connections that drip a request head one byte per second for the whole run (closed by the server's header
+timeout; they reconnect), to show they do not raise the tail of the normal requests. 503 ``overloaded`` answers
+(load shedding) are counted apart, with their own latency, not as errors. Models are trained
+ into runs/serve-bench/ on first use (about 2 minutes).
 """
 
 from __future__ import annotations
@@ -158,6 +162,9 @@ async def drive(url: str, reqs, concurrency: int, duration: float, rate: float |
                 t0 = time.perf_counter()
                 try:
                     status, body = await conn.get(target)
+                    if status == 503 and body.startswith(b"application/json") and b'"overloaded"' in body:
+                        results.append((kind, time.perf_counter() - t0, -503, expected))
+                        continue
                     ok = status == expected and body.startswith(b"application/json")
                     if ok and expected == 200:
                         ok = b'"results"' in body or b'"suggestions"' in body
@@ -176,11 +183,60 @@ async def drive(url: str, reqs, concurrency: int, duration: float, rate: float |
     return results, time.perf_counter() - t0
 
 
+async def slow_client(host: str, port: int, t_end: float, holds: list[float]) -> None:
+    """A client that drips a request head one byte per second (slowloris); when the server closes it, it
+    reconnects. ``holds`` gets how long each connection was held open before the server closed it."""
+    while time.perf_counter() < t_end:
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.5)
+            continue
+        t0 = time.perf_counter()
+        try:
+            writer.write(b"GET /v1/search?q=lego HTTP/1.1\r\n")
+            while time.perf_counter() < t_end:
+                writer.write(b"X")
+                await writer.drain()
+                try:
+                    if await asyncio.wait_for(reader.read(65536), timeout=1.0) == b"":
+                        break
+                    break  # any answer (the 408) ends this connection too
+                except asyncio.TimeoutError:
+                    continue
+            else:
+                writer.close()
+                return
+            holds.append(time.perf_counter() - t0)
+        except OSError:
+            holds.append(time.perf_counter() - t0)
+        finally:
+            writer.close()
+
+
+async def drive_with_slow(url, reqs, concurrency, duration, rate, slow: int):
+    host, port = url.split("//")[1].split(":")
+    holds: list[float] = []
+    t_end = time.perf_counter() + duration
+    tasks = [asyncio.create_task(slow_client(host, int(port), t_end, holds)) for _ in range(slow)]
+    await asyncio.sleep(min(2.0, duration / 4) if slow else 0)  # the slow clients are connected first
+    results, wall = await drive(url, reqs, concurrency, max(0.5, t_end - time.perf_counter()), rate)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return results, wall, holds
+
+
 def summarize(results, wall: float) -> dict:
     out = {"requests": len(results), "wall_s": round(wall, 2), "requests_per_s": round(len(results) / wall, 1),
-           "errors": sum(1 for r in results if r[2] < 0)}
+           "errors": sum(1 for r in results if r[2] < 0 and r[2] != -503),
+           "shed_503": sum(1 for r in results if r[2] == -503)}
+    shed = np.array([r[1] for r in results if r[2] == -503]) * 1e3
+    if len(shed):
+        out["shed"] = {"p50_ms": round(float(np.percentile(shed, 50)), 3),
+                       "p99_ms": round(float(np.percentile(shed, 99)), 3), "max_ms": round(float(shed.max()), 3)}
     for kind in ("all_good", "search", "autocomplete", "malformed"):
-        sel = [r for r in results if (r[0] != "malformed" if kind == "all_good" else r[0] == kind)]
+        sel = [r for r in results if (r[0] != "malformed" if kind == "all_good" else r[0] == kind) and r[2] != -503]
         if not sel:
             continue
         ms = np.array([r[1] for r in sel]) * 1e3
@@ -188,6 +244,15 @@ def summarize(results, wall: float) -> dict:
                      "p99_ms": round(float(np.percentile(ms, 99)), 3), "max_ms": round(float(ms.max()), 3),
                      "errors": sum(1 for r in sel if r[2] < 0)}
     return out
+
+
+def commit() -> str:
+    import subprocess
+
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return sha + ("+dirty" if dirty else "")
 
 
 def main() -> None:
@@ -202,7 +267,10 @@ def main() -> None:
     ap.add_argument("--malformed", type=float, default=0.05)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench-results" / "serve_load.json")
+    ap.add_argument("--slow-clients", type=int, default=0, help="connections that drip a header byte per second")
+    ap.add_argument("--server-arg", action="append", default=[], help="passed to polymodal serve (repeatable)")
+    ap.add_argument("--name", default="load", help="results/serve/NAME.json")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
     if args.search_model and args.autocomplete_model:
@@ -211,13 +279,17 @@ def main() -> None:
         search, ac = ensure_models(ROOT / "runs" / "serve-bench")
     reqs = build_requests(args.requests, args.malformed, args.seed)
     proc, url = start_server("--search-model", str(search), "--autocomplete-model", str(ac),
-                             "--workers", str(args.workers), timeout=120)
+                             "--workers", str(args.workers), *args.server_arg, timeout=120)
     runs = []
     try:
         asyncio.run(drive(url, reqs[:2000], args.concurrency, 3.0, args.rate))  # warm-up
         for _ in range(args.repeats):
-            results, wall = asyncio.run(drive(url, reqs, args.concurrency, args.duration, args.rate))
+            results, wall, holds = asyncio.run(drive_with_slow(url, reqs, args.concurrency, args.duration,
+                                                                 args.rate, args.slow_clients))
             runs.append(summarize(results, wall))
+            if args.slow_clients:
+                runs[-1]["slow_clients"] = {"n": args.slow_clients, "closed_by_server": len(holds),
+                                            "median_hold_s": round(float(np.median(holds)), 2) if holds else None}
             print(json.dumps(runs[-1]), file=sys.stderr)
     finally:
         stop_server(proc)
@@ -225,12 +297,16 @@ def main() -> None:
     report = {
         "config": {"concurrency": args.concurrency, "duration_s": args.duration, "rate": args.rate,
                    "workers": args.workers, "malformed_fraction": args.malformed, "repeats": args.repeats,
-                   "cpus": os.cpu_count()},
+                   "slow_clients": args.slow_clients, "server_args": args.server_arg, "cpus": os.cpu_count(),
+                   "commit": commit(), "command": " ".join(sys.argv)},
         "median": {"requests_per_s": med("requests_per_s"), "p50_ms": med("p50_ms", "all_good"),
-                   "p99_ms": med("p99_ms", "all_good"), "errors_total": int(sum(r["errors"] for r in runs)),
+                   "p99_ms": med("p99_ms", "all_good"), "max_ms": med("max_ms", "all_good"),
+                   "shed_503_total": int(sum(r["shed_503"] for r in runs)),
+                   "errors_total": int(sum(r["errors"] for r in runs)),
                    "malformed_sent": int(sum(r.get("malformed", {}).get("n", 0) for r in runs))},
         "runs": runs,
     }
+    args.out = args.out or ROOT / "results" / "serve" / f"{args.name}.json"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["median"], indent=1))
