@@ -55,7 +55,7 @@ def test_console_script_exit_code(tmp_path):
     assert err.startswith("error:") and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-BAD_TRAIN = {
+BAD_TRAIN = {  # content, message, line
     "empty text": (b"0\t   \n", "empty text", 1),
     "no tab": (b"0\tok\n1 no tab here\n", "no tab", 2),
     "label out of range": (b"0\tok\n99999\tfine text\n", "out of range", 2),
@@ -63,6 +63,11 @@ BAD_TRAIN = {
     "negative label": (b"-1\tok\n", "not a non-negative integer", 1),
     "empty file": (b"", "empty file", None),
     "non utf8": (b"0\tok\n0\tbad \xff\xfe bytes\n", "UTF-8", 2),
+    "CR-only line endings": (b"0\tpython3 yaml\r1\tgtk theme\r", "carriage return", 1),
+    "superscript digit": ("\u00b2\tpython3 yaml\n".encode(), "not a non-negative integer", 1),
+    "full-width digit": ("\uff15\tpython3 yaml\n".encode(), "not a non-negative integer", 1),
+    "only zero-width text": ("0\t\u200b\u200d\u2060\n".encode(), "empty text", 1),
+    "only control characters": (b"0\t\x01\x02\x7f\n", "empty text", 1),
 }
 
 

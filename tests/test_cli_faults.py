@@ -45,27 +45,6 @@ def one_error(capsys) -> str:
     return err[0]
 
 
-BAD_TRAIN = {  # content, message, line
-    "CR-only line endings": (b"0\tpython3 yaml\r1\tgtk theme\r", "carriage return", 1),
-    "superscript digit": ("\u00b2\tpython3 yaml\n".encode(), "not a non-negative integer", 1),
-    "full-width digit": ("\uff15\tpython3 yaml\n".encode(), "not a non-negative integer", 1),
-    "only zero-width text": ("0\t\u200b\u200d\u2060\n".encode(), "empty text", 1),
-    "only control characters": (b"0\t\x01\x02\x7f\n", "empty text", 1),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_TRAIN))
-def test_bad_training_line(case, data, tmp_path, capsys):
-    content, msg, line = BAD_TRAIN[case]
-    f = tmp_path / "train.tsv"
-    f.write_bytes(content)
-    rc = main(["xmr", "train", "-i", str(f), "-m", str(tmp_path / "m"), "--labels", str(data / "labels.txt"),
-               "--quiet"])
-    err = one_error(capsys)
-    assert rc == 2 and msg in err and f"{f}:{line}:" in err
-    assert not (tmp_path / "m").exists()
-
-
 def test_byte_order_mark_and_crlf_are_read(tmp_path):
     from polymodal.xmr.text2text import read_text2text
 
